@@ -1,0 +1,372 @@
+//! The Ruby face of faye_online_core: converts Ruby values to owned Rust
+//! values at the boundary and back, and keeps every Ruby exception and Rust
+//! panic out of Faye's `incoming` hook.
+
+use faye_online_core::error::BayeuxError;
+use faye_online_core::tracker::Notification;
+use faye_online_core::{Config, Incoming, Query, Tracker, User, Verdict};
+use magnus::value::ReprValue;
+use magnus::{
+    function, method, prelude::*, r_hash::ForEach, Error, ExceptionClass, Float, Integer, RArray,
+    RHash, RModule, RString, Ruby, Symbol, Value,
+};
+use serde_json::{Map, Number, Value as Json};
+use std::os::fd::IntoRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// Limits on a converted `auth`: deeper, longer or bigger is refused.
+const MAX_DEPTH: usize = 4;
+const MAX_ENTRIES: usize = 32;
+const MAX_STRING_BYTES: usize = 1024;
+
+fn error_class(ruby: &Ruby, name: &str) -> ExceptionClass {
+    ruby.class_object()
+        .const_get::<_, RModule>("FayeOnline")
+        .and_then(|m| m.const_get::<_, ExceptionClass>(name))
+        .unwrap_or_else(|_| ruby.exception_runtime_error())
+}
+
+fn config_from(ruby: &Ruby, json: String) -> Result<Config, Error> {
+    Config::from_json(&json).map_err(|e| Error::new(error_class(ruby, "ConfigurationError"), e))
+}
+
+fn store_error(ruby: &Ruby, e: impl std::fmt::Display) -> Error {
+    Error::new(error_class(ruby, "StoreError"), e.to_string())
+}
+
+/// Converts a Ruby value (from a parsed Bayeux message) to JSON, refusing
+/// what no valid `auth` contains.
+fn to_json(ruby: &Ruby, v: Value, depth: usize, budget: &mut usize) -> Result<Json, BayeuxError> {
+    let too_big = || BayeuxError::bad_request("auth", "is too large or too deeply nested");
+    if depth > MAX_DEPTH || *budget == 0 {
+        return Err(too_big());
+    }
+    *budget -= 1;
+    if v.is_nil() {
+        return Ok(Json::Null);
+    }
+    if v.is_kind_of(ruby.class_true_class()) {
+        return Ok(Json::Bool(true));
+    }
+    if v.is_kind_of(ruby.class_false_class()) {
+        return Ok(Json::Bool(false));
+    }
+    if let Some(s) = RString::from_value(v) {
+        if s.len() > MAX_STRING_BYTES {
+            return Err(too_big());
+        }
+        return rstring_utf8(s).map(Json::String);
+    }
+    if let Some(s) = Symbol::from_value(v) {
+        return s
+            .name()
+            .map(|n| Json::String(n.into_owned()))
+            .map_err(|_| BayeuxError::bad_request("auth", "holds an unreadable symbol"));
+    }
+    if let Some(i) = Integer::from_value(v) {
+        return match i.to_i64() {
+            Ok(n) => Ok(Json::Number(n.into())),
+            Err(_) => Err(BayeuxError::bad_request(
+                "auth",
+                "holds an integer out of range",
+            )),
+        };
+    }
+    if let Some(f) = Float::from_value(v) {
+        return Number::from_f64(f.to_f64())
+            .map(Json::Number)
+            .ok_or_else(|| BayeuxError::bad_request("auth", "holds a number that is not finite"));
+    }
+    if let Some(a) = RArray::from_value(v) {
+        if a.len() > MAX_ENTRIES {
+            return Err(too_big());
+        }
+        let mut out = Vec::with_capacity(a.len());
+        for item in a.into_iter() {
+            out.push(to_json(ruby, item, depth + 1, budget)?);
+        }
+        return Ok(Json::Array(out));
+    }
+    if let Some(h) = RHash::from_value(v) {
+        if h.len() > MAX_ENTRIES {
+            return Err(too_big());
+        }
+        let mut map = Map::new();
+        let mut failure = None;
+        let walked = h.foreach(|k: Value, val: Value| {
+            let key = if let Some(s) = RString::from_value(k) {
+                rstring_utf8(s)
+            } else if let Some(s) = Symbol::from_value(k) {
+                s.name()
+                    .map(|n| n.into_owned())
+                    .map_err(|_| BayeuxError::bad_request("auth", "holds an unreadable key"))
+            } else {
+                Err(BayeuxError::bad_request("auth", "keys must be strings"))
+            };
+            match key.and_then(|key| to_json(ruby, val, depth + 1, budget).map(|v| (key, v))) {
+                Ok((key, v)) => {
+                    map.insert(key, v);
+                    Ok(ForEach::Continue)
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Ok(ForEach::Stop)
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        walked.map_err(|_| BayeuxError::bad_request("auth", "could not be read"))?;
+        return Ok(Json::Object(map));
+    }
+    Err(BayeuxError::bad_request(
+        "auth",
+        "holds a value that is not JSON",
+    ))
+}
+
+fn rstring_utf8(s: RString) -> Result<String, BayeuxError> {
+    // SAFETY: the bytes are copied before any other Ruby call.
+    let bytes = unsafe { s.as_slice() }.to_vec();
+    String::from_utf8(bytes)
+        .map_err(|_| BayeuxError::bad_request("auth", "holds a string that is not UTF-8"))
+}
+
+fn string_field(hash: RHash, key: &str) -> Option<String> {
+    let s = RString::from_value(hash.get(key)?)?;
+    if s.len() > 512 {
+        return None;
+    }
+    rstring_utf8(s).ok()
+}
+
+fn incoming_from(ruby: &Ruby, message: RHash) -> Incoming {
+    let auth = message.get("auth").filter(|v| !v.is_nil()).map(|v| {
+        let mut budget = 64;
+        to_json(ruby, v, 0, &mut budget)
+    });
+    Incoming {
+        channel: string_field(message, "channel").unwrap_or_default(),
+        client_id: string_field(message, "clientId"),
+        auth,
+    }
+}
+
+fn users_to_ruby(ruby: &Ruby, users: &[User]) -> Result<RArray, Error> {
+    let out = ruby.ary_new_capa(users.len());
+    for u in users {
+        let h = ruby.hash_new();
+        h.aset("uid", u.uid)?;
+        h.aset("uname", u.uname.as_str())?;
+        out.push(h)?;
+    }
+    Ok(out)
+}
+
+#[magnus::wrap(class = "FayeOnline::Native::Tracker", free_immediately, size)]
+struct RbTracker(Tracker);
+
+impl RbTracker {
+    fn new(ruby: &Ruby, config_json: String) -> Result<Self, Error> {
+        let config = config_from(ruby, config_json)?;
+        Tracker::new(&config)
+            .map(RbTracker)
+            .map_err(|e| store_error(ruby, e))
+    }
+
+    /// Faye's extension hook. Whatever happens, `callback` is called once
+    /// with the message, which carries `error` if it was refused.
+    fn incoming(
+        ruby: &Ruby,
+        rb_self: &Self,
+        message: Value,
+        callback: Value,
+    ) -> Result<Value, Error> {
+        if let Some(hash) = RHash::from_value(message) {
+            let verdict = catch_unwind(AssertUnwindSafe(|| {
+                let msg = incoming_from(ruby, hash);
+                rb_self.0.incoming(&msg)
+            }))
+            .unwrap_or_else(|_| {
+                Verdict::Refuse(BayeuxError::internal(
+                    "faye-online could not process this message",
+                ))
+            });
+            if let Verdict::Refuse(e) = verdict {
+                let _ = hash.aset("error", e.to_string());
+            }
+        }
+        callback.funcall("call", (message,))
+    }
+
+    /// Faye's outgoing hook: a successful subscription to a room's
+    /// user_list gets the current list.
+    fn outgoing(
+        ruby: &Ruby,
+        rb_self: &Self,
+        message: Value,
+        callback: Value,
+    ) -> Result<Value, Error> {
+        if let Some(hash) = RHash::from_value(message) {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                if string_field(hash, "channel").as_deref() != Some("/meta/subscribe") {
+                    return;
+                }
+                let ok = hash
+                    .get("successful")
+                    .is_some_and(|v| v.is_kind_of(ruby.class_true_class()));
+                let Some(client_id) = string_field(hash, "clientId") else {
+                    return;
+                };
+                if !ok {
+                    return;
+                }
+                let Some(sub) = hash.get("subscription") else {
+                    return;
+                };
+                if let Some(s) = RString::from_value(sub) {
+                    if let Ok(s) = rstring_utf8(s) {
+                        rb_self.0.subscribed(&client_id, &s);
+                    }
+                } else if let Some(list) = RArray::from_value(sub) {
+                    for item in list.into_iter().take(100) {
+                        if let Some(s) =
+                            RString::from_value(item).and_then(|s| rstring_utf8(s).ok())
+                        {
+                            rb_self.0.subscribed(&client_id, &s);
+                        }
+                    }
+                }
+            }));
+        }
+        callback.funcall("call", (message,))
+    }
+
+    fn handshake(&self, client_id: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.handshake(&client_id)));
+    }
+
+    fn session_ended(&self, client_id: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.session_ended(&client_id)));
+    }
+
+    /// `[[kind, target, data_json], …]`: kind is "publish" (target: channel),
+    /// "deliver" (target: "clientId channel") or a log level (target: text).
+    fn drain(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let items = rb_self.0.drain();
+        let out = ruby.ary_new_capa(items.len());
+        for n in items {
+            let row = match n {
+                Notification::Publish { channel, data } => {
+                    ruby.ary_from_vec(vec!["publish".to_string(), channel, data.to_string()])
+                }
+                Notification::Deliver {
+                    client_id,
+                    channel,
+                    data,
+                } => ruby.ary_from_vec(vec![
+                    "deliver".to_string(),
+                    format!("{client_id} {channel}"),
+                    data.to_string(),
+                ]),
+                Notification::Log { level, text } => {
+                    ruby.ary_from_vec(vec![level.as_str().to_string(), text, String::new()])
+                }
+            };
+            out.push(row)?;
+        }
+        Ok(out)
+    }
+
+    /// The file descriptor that becomes readable when `drain` has work;
+    /// handed out once.
+    fn waker_fd(&self) -> Option<i32> {
+        self.0.take_waker_fd().map(|s| s.into_raw_fd())
+    }
+
+    fn flush(&self, seconds: f64) -> bool {
+        self.0
+            .flush(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+    }
+
+    fn close(&self, seconds: f64) -> bool {
+        self.0
+            .close(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+    }
+
+    fn online_users(ruby: &Ruby, rb_self: &Self, room: String) -> Result<RArray, Error> {
+        let users = rb_self
+            .0
+            .query()
+            .online_users(&room)
+            .map_err(|e| store_error(ruby, e))?;
+        users_to_ruby(ruby, &users)
+    }
+
+    fn online_time(ruby: &Ruby, rb_self: &Self, uid: u64, time: String) -> Result<i64, Error> {
+        rb_self
+            .0
+            .query()
+            .online_time(uid, &time)
+            .map_err(|e| store_error(ruby, e))
+    }
+
+    fn local_counts(&self) -> (usize, usize) {
+        self.0.local_counts()
+    }
+}
+
+#[magnus::wrap(class = "FayeOnline::Native::Query", free_immediately, size)]
+struct RbQuery(Query);
+
+impl RbQuery {
+    fn new(ruby: &Ruby, config_json: String) -> Result<Self, Error> {
+        let config = config_from(ruby, config_json)?;
+        Query::new(&config)
+            .map(RbQuery)
+            .map_err(|e| store_error(ruby, e))
+    }
+
+    fn online_users(ruby: &Ruby, rb_self: &Self, room: String) -> Result<RArray, Error> {
+        let users = rb_self
+            .0
+            .online_users(&room)
+            .map_err(|e| store_error(ruby, e))?;
+        users_to_ruby(ruby, &users)
+    }
+
+    fn online_time(ruby: &Ruby, rb_self: &Self, uid: u64, time: String) -> Result<i64, Error> {
+        rb_self
+            .0
+            .online_time(uid, &time)
+            .map_err(|e| store_error(ruby, e))
+    }
+}
+
+#[magnus::init]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    let module = ruby.define_module("FayeOnline")?;
+    let native = module.define_module("Native")?;
+
+    let tracker = native.define_class("Tracker", ruby.class_object())?;
+    tracker.define_singleton_method("new", function!(RbTracker::new, 1))?;
+    tracker.define_method("incoming", method!(RbTracker::incoming, 2))?;
+    tracker.define_method("outgoing", method!(RbTracker::outgoing, 2))?;
+    tracker.define_method("_handshake", method!(RbTracker::handshake, 1))?;
+    tracker.define_method("_session_ended", method!(RbTracker::session_ended, 1))?;
+    tracker.define_method("_drain", method!(RbTracker::drain, 0))?;
+    tracker.define_method("_waker_fd", method!(RbTracker::waker_fd, 0))?;
+    tracker.define_method("_flush", method!(RbTracker::flush, 1))?;
+    tracker.define_method("_close", method!(RbTracker::close, 1))?;
+    tracker.define_method("_online_users", method!(RbTracker::online_users, 1))?;
+    tracker.define_method("_online_time", method!(RbTracker::online_time, 2))?;
+    tracker.define_method("_local_counts", method!(RbTracker::local_counts, 0))?;
+
+    let query = native.define_class("Query", ruby.class_object())?;
+    query.define_singleton_method("new", function!(RbQuery::new, 1))?;
+    query.define_method("_online_users", method!(RbQuery::online_users, 1))?;
+    query.define_method("_online_time", method!(RbQuery::online_time, 2))?;
+    Ok(())
+}

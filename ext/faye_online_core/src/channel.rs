@@ -1,0 +1,98 @@
+//! Channel names as faye-online accepts them.
+//!
+//! They become Redis keys and SQL values, so only a narrow, unambiguous
+//! alphabet is accepted: `/` followed by segments of ASCII letters, digits,
+//! `_` and `-`, separated by single slashes (`/classes/4`,
+//! `/courses/5/lessons/1`). No wildcards, no `..`, no empty segments.
+
+/// Longest channel name accepted, in bytes (the SQL column is 255).
+pub const MAX_CHANNEL_LEN: usize = 200;
+
+/// Why a channel name was refused, in words a developer can act on.
+pub fn check(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("is empty");
+    }
+    if name.len() > MAX_CHANNEL_LEN {
+        return Err("is longer than 200 bytes");
+    }
+    let Some(rest) = name.strip_prefix('/') else {
+        return Err("must start with /");
+    };
+    if rest.is_empty() {
+        return Err("has no segment after /");
+    }
+    for segment in rest.split('/') {
+        if segment.is_empty() {
+            return Err("has an empty segment (// or a trailing /)");
+        }
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err("may hold only letters, digits, _, - and single slashes");
+        }
+    }
+    if name.starts_with("/meta/") || name == "/meta" || name.starts_with("/service/") {
+        return Err("is a reserved Bayeux channel");
+    }
+    Ok(())
+}
+
+/// The channel on which a room's online list is published.
+pub fn user_list_channel(room: &str) -> String {
+    format!("{room}/user_list")
+}
+
+/// If `channel` is some room's `user_list` channel, the room.
+pub fn room_of_user_list(channel: &str) -> Option<&str> {
+    let room = channel.strip_suffix("/user_list")?;
+    check(room).ok().map(|_| room)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_usual_names() {
+        for ok in ["/classes/4", "/courses/5/lessons/1", "/a", "/room_1/x-y"] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_dangerous_names() {
+        for bad in [
+            "",
+            "/",
+            "classes/4",
+            "/classes/*",
+            "/classes/**",
+            "/classes/../4",
+            "/classes/.",
+            "/classes//4",
+            "/classes/4/",
+            "/classes/ 4",
+            "/classes/4\n",
+            "/clässes/4",
+            "/meta/connect",
+            "/service/x",
+            "/a:b",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(check(&format!("/{}", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn finds_the_room_of_a_user_list_channel() {
+        assert_eq!(
+            room_of_user_list("/classes/4/user_list"),
+            Some("/classes/4")
+        );
+        assert_eq!(room_of_user_list("/user_list"), None);
+        assert_eq!(room_of_user_list("/classes/*/user_list"), None);
+        assert_eq!(room_of_user_list("/classes/4"), None);
+    }
+}

@@ -1,0 +1,73 @@
+//! How a tracker is set up; the Ruby side builds this from `get_server`'s
+//! options and the environment.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `redis://…` for a hot store shared by several processes; `None`
+    /// keeps presence in this process's memory.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// Redis keys live under `/<namespace>/`.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// `mysql://…` or `sqlite://path`.
+    pub database_url: String,
+    /// A clientId not seen for this long is swept (ms).
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: i64,
+    /// How often the sweep runs (ms); 0 disables it.
+    #[serde(default = "default_gc_interval_ms")]
+    pub gc_interval_ms: i64,
+}
+
+fn default_namespace() -> String {
+    "faye".into()
+}
+
+fn default_session_timeout_ms() -> i64 {
+    60_000
+}
+
+fn default_gc_interval_ms() -> i64 {
+    5_000
+}
+
+impl Config {
+    pub fn from_json(json: &str) -> Result<Config, String> {
+        let config: Config =
+            serde_json::from_str(json).map_err(|e| format!("invalid configuration: {e}"))?;
+        if config.namespace.is_empty()
+            || !config
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(format!(
+                "invalid namespace {:?}: use letters, digits, _ and -",
+                config.namespace
+            ));
+        }
+        if config.session_timeout_ms < 1_000 {
+            return Err("session timeout must be at least one second".into());
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_json_with_defaults() {
+        let c = Config::from_json(r#"{"database_url":"sqlite://x"}"#).unwrap();
+        assert_eq!(c.namespace, "faye");
+        assert!(c.redis_url.is_none());
+        assert!(Config::from_json(r#"{"database_url":"x","namespace":"a b"}"#).is_err());
+        assert!(Config::from_json(r#"{"database_url":"x","nope":1}"#).is_err());
+        assert!(Config::from_json("[").is_err());
+    }
+}

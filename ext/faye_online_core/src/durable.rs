@@ -1,0 +1,493 @@
+//! Durable records in the old gem's four tables, so that an app that ran the
+//! old gem keeps its data and its reports:
+//!
+//! - `faye_channels` (name → id),
+//! - `faye_channel_online_lists` (channel_id, user_info_list: JSON array of uids),
+//! - `faye_user_online_times` (user_id, online_times: JSON with
+//!   `"<time>_started_at": "YYYYmmddHHMMSS"` and `"<time>_spended": seconds`),
+//! - `faye_user_login_logs` (status 1/0, uid, t, channel_id, clientId).
+//!
+//! Each record is applied in its own transaction with the row locked, so
+//! several processes writing the same list or the same user never lose each
+//! other's updates.
+
+use crate::clock;
+use crate::error::StoreError;
+use crate::sql::{self, Param, SqlConn};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// One durable change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A clientId came (`status` 1) or went (`status` 0).
+    Login {
+        status: i64,
+        uid: u64,
+        at_ms: i64,
+        time: String,
+        client_id: String,
+    },
+    /// The user came online in the room.
+    RoomJoin { room: String, uid: u64 },
+    /// The user went offline in the room.
+    RoomLeave { room: String, uid: u64 },
+    /// The user's lesson timer started.
+    TimerStart { uid: u64, time: String, at_ms: i64 },
+    /// The user's lesson timer stopped; the elapsed seconds are credited.
+    TimerStop {
+        uid: u64,
+        time: String,
+        started_ms: i64,
+        ended_ms: i64,
+    },
+}
+
+pub fn started_key(time: &str) -> String {
+    format!("{time}_started_at")
+}
+
+pub fn spended_key(time: &str) -> String {
+    format!("{time}_spended")
+}
+
+/// A durable store behind a URL, connected on first use and reconnected
+/// after a failure.
+pub struct DurableStore {
+    url: String,
+    conn: Option<Box<dyn SqlConn>>,
+    channel_ids: HashMap<String, i64>,
+}
+
+impl DurableStore {
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            conn: None,
+            channel_ids: HashMap::new(),
+        }
+    }
+
+    pub fn url_for_logs(&self) -> String {
+        sql::redact(&self.url)
+    }
+
+    fn conn(&mut self) -> Result<&mut Box<dyn SqlConn>, StoreError> {
+        if self.conn.is_none() {
+            self.conn = Some(sql::open(&self.url)?);
+        }
+        Ok(self.conn.as_mut().expect("connection just opened"))
+    }
+
+    /// Runs `f`; on failure drops the connection (a new one is opened next
+    /// time) and the cached channel ids (a rolled-back insert may hold one).
+    fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = f(self);
+        if result.is_err() {
+            if let Some(c) = self.conn.as_mut() {
+                c.rollback();
+            }
+            self.conn = None;
+            self.channel_ids.clear();
+        }
+        result
+    }
+
+    /// Applies one record, atomically.
+    pub fn apply(&mut self, record: &Record) -> Result<(), StoreError> {
+        self.guarded(|s| match record {
+            Record::Login {
+                status,
+                uid,
+                at_ms,
+                time,
+                client_id,
+            } => {
+                let channel_id = s.channel_id(time)?;
+                s.conn()?.execute(
+                    "INSERT INTO faye_user_login_logs (status, uid, t, channel_id, clientId) VALUES (?, ?, ?, ?, ?)",
+                    &[
+                        Param::Int(*status),
+                        Param::Int(*uid as i64),
+                        clock::sql_datetime(*at_ms).into(),
+                        Param::Int(channel_id),
+                        client_id.as_str().into(),
+                    ],
+                )?;
+                Ok(())
+            }
+            Record::RoomJoin { room, uid } => s.edit_online_list(room, |list| {
+                if !list.contains(uid) {
+                    list.push(*uid);
+                    list.sort_unstable();
+                }
+            }),
+            Record::RoomLeave { room, uid } => s.edit_online_list(room, |list| list.retain(|u| u != uid)),
+            Record::TimerStart { uid, time, at_ms } => s.edit_online_times(*uid, |times| {
+                times.insert(started_key(time), Value::String(clock::compact_local(*at_ms)));
+            }),
+            Record::TimerStop {
+                uid,
+                time,
+                started_ms,
+                ended_ms,
+            } => s.edit_online_times(*uid, |times| {
+                times.remove(&started_key(time));
+                let key = spended_key(time);
+                let before = times.get(&key).and_then(json_int).unwrap_or(0);
+                let total = before + clock::elapsed_secs(*started_ms, *ended_ms);
+                times.insert(key, Value::from(total));
+            }),
+        })
+    }
+
+    /// The id of a channel in `faye_channels`, created if missing.
+    pub fn channel_id(&mut self, name: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.channel_ids.get(name) {
+            return Ok(*id);
+        }
+        let now = clock::sql_datetime(clock::now_ms());
+        let conn = self.conn()?;
+        let insert = format!(
+            "{} faye_channels (name, created_at, updated_at) VALUES (?, ?, ?)",
+            conn.dialect().insert_ignore()
+        );
+        conn.execute(&insert, &[name.into(), now.clone().into(), now.into()])?;
+        let row = conn
+            .first_row(
+                "SELECT id FROM faye_channels WHERE name = ?",
+                &[name.into()],
+            )?
+            .ok_or_else(|| StoreError(format!("faye_channels has no row for {name}")))?;
+        let id = parse_int(&row, 0)?;
+        self.channel_ids.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn edit_online_list(
+        &mut self,
+        room: &str,
+        edit: impl FnOnce(&mut Vec<u64>),
+    ) -> Result<(), StoreError> {
+        let channel_id = self.channel_id(room)?;
+        let now = clock::sql_datetime(clock::now_ms());
+        let conn = self.conn()?;
+        let dialect = conn.dialect();
+        conn.begin()?;
+        conn.execute(
+            &format!(
+                "{} faye_channel_online_lists (channel_id, user_info_list, lock_version, created_at, updated_at) VALUES (?, '[]', 0, ?, ?)",
+                dialect.insert_ignore()
+            ),
+            &[Param::Int(channel_id), now.clone().into(), now.clone().into()],
+        )?;
+        let row = conn
+            .first_row(
+                &format!(
+                    "SELECT id, user_info_list FROM faye_channel_online_lists WHERE channel_id = ? ORDER BY id LIMIT 1{}",
+                    dialect.for_update()
+                ),
+                &[Param::Int(channel_id)],
+            )?
+            .ok_or_else(|| StoreError(format!("no online list row for {room}")))?;
+        let id = parse_int(&row, 0)?;
+        let mut list = parse_uid_list(row[1].as_deref());
+        edit(&mut list);
+        conn.execute(
+            "UPDATE faye_channel_online_lists SET user_info_list = ?, lock_version = lock_version + 1, updated_at = ? WHERE id = ?",
+            &[serde_json::to_string(&list)?.into(), now.into(), Param::Int(id)],
+        )?;
+        conn.commit()
+    }
+
+    fn edit_online_times(
+        &mut self,
+        uid: u64,
+        edit: impl FnOnce(&mut Map<String, Value>),
+    ) -> Result<(), StoreError> {
+        let now = clock::sql_datetime(clock::now_ms());
+        let conn = self.conn()?;
+        let dialect = conn.dialect();
+        conn.begin()?;
+        conn.execute(
+            &format!(
+                "{} faye_user_online_times (user_id, online_times, lock_version, created_at, updated_at) VALUES (?, '{{}}', 0, ?, ?)",
+                dialect.insert_ignore()
+            ),
+            &[Param::Int(uid as i64), now.clone().into(), now.clone().into()],
+        )?;
+        let row = conn
+            .first_row(
+                &format!(
+                    "SELECT id, online_times FROM faye_user_online_times WHERE user_id = ?{}",
+                    dialect.for_update()
+                ),
+                &[Param::Int(uid as i64)],
+            )?
+            .ok_or_else(|| StoreError(format!("no online times row for user {uid}")))?;
+        let id = parse_int(&row, 0)?;
+        let mut times = parse_times(row[1].as_deref());
+        edit(&mut times);
+        conn.execute(
+            "UPDATE faye_user_online_times SET online_times = ?, lock_version = lock_version + 1, updated_at = ? WHERE id = ?",
+            &[Value::Object(times).to_string().into(), now.into(), Param::Int(id)],
+        )?;
+        conn.commit()
+    }
+
+    /// The uids in a room's online list.
+    pub fn online_uids(&mut self, room: &str) -> Result<Vec<u64>, StoreError> {
+        self.guarded(|s| {
+            let row = s.conn()?.first_row(
+                "SELECT l.user_info_list FROM faye_channel_online_lists l JOIN faye_channels c ON c.id = l.channel_id WHERE c.name = ? ORDER BY l.id LIMIT 1",
+                &[room.into()],
+            )?;
+            Ok(row.map(|r| parse_uid_list(r[0].as_deref())).unwrap_or_default())
+        })
+    }
+
+    /// A user's `online_times` JSON object (empty if they have no row).
+    pub fn online_times(&mut self, uid: u64) -> Result<Map<String, Value>, StoreError> {
+        self.guarded(|s| {
+            let row = s.conn()?.first_row(
+                "SELECT online_times FROM faye_user_online_times WHERE user_id = ?",
+                &[Param::Int(uid as i64)],
+            )?;
+            Ok(row
+                .map(|r| parse_times(r[0].as_deref()))
+                .unwrap_or_default())
+        })
+    }
+
+    /// Seconds the user spent in `time`, counting a running timer up to `now_ms`.
+    pub fn online_time(&mut self, uid: u64, time: &str, now_ms: i64) -> Result<i64, StoreError> {
+        let times = self.online_times(uid)?;
+        Ok(seconds_in(&times, time, now_ms))
+    }
+}
+
+/// Seconds credited in an `online_times` object, plus the running session.
+pub fn seconds_in(times: &Map<String, Value>, time: &str, now_ms: i64) -> i64 {
+    let spent = times
+        .get(&spended_key(time))
+        .and_then(json_int)
+        .unwrap_or(0);
+    let running = times
+        .get(&started_key(time))
+        .and_then(Value::as_str)
+        .and_then(clock::parse_compact_local)
+        .map(|started| clock::elapsed_secs(started, now_ms))
+        .unwrap_or(0);
+    spent + running
+}
+
+fn json_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn parse_int(row: &[Option<String>], i: usize) -> Result<i64, StoreError> {
+    row.get(i)
+        .and_then(|v| v.as_deref())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError(format!("expected an integer in column {i}")))
+}
+
+/// Reads an old-gem online list; unreadable data counts as empty rather
+/// than stopping every later write to the room.
+fn parse_uid_list(text: Option<&str>) -> Vec<u64> {
+    let Some(Value::Array(items)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
+        return Vec::new();
+    };
+    let mut uids: Vec<u64> = items
+        .iter()
+        .filter_map(|v| match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        })
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    uids
+}
+
+fn parse_times(text: Option<&str>) -> Map<String, Value> {
+    match text.and_then(|t| serde_json::from_str(t).ok()) {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The four tables as the migrations in `db/migrate` create them, for the
+/// Rust tests only (the migrations stay the one source of truth).
+#[doc(hidden)]
+pub mod test_schema {
+    use super::*;
+
+    pub fn create(conn: &mut dyn SqlConn) {
+        let (id, text) = match conn.dialect() {
+            sql::Dialect::MySql => ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "TEXT"),
+            sql::Dialect::Sqlite => ("id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL", "TEXT"),
+        };
+        for ddl in [
+            format!("CREATE TABLE faye_channels ({id}, name VARCHAR(255), created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+            "CREATE UNIQUE INDEX index_faye_channels_on_name ON faye_channels (name)".to_string(),
+            format!("CREATE TABLE faye_channel_online_lists ({id}, channel_id INTEGER DEFAULT 0, user_info_list {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+            "CREATE UNIQUE INDEX index_faye_channel_online_lists_on_channel_id ON faye_channel_online_lists (channel_id)".to_string(),
+            format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+            "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
+            "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
+        ] {
+            conn.execute(&ddl, &[]).unwrap();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durable-store contract, run on SQLite and (when reachable) MySQL.
+    fn contract(url: &str) {
+        let mut store = DurableStore::new(url);
+        let room = "/classes/4";
+        let time = "/courses/5/lessons/1";
+        store
+            .apply(&Record::RoomJoin {
+                room: room.into(),
+                uid: 7,
+            })
+            .unwrap();
+        store
+            .apply(&Record::RoomJoin {
+                room: room.into(),
+                uid: 3,
+            })
+            .unwrap();
+        store
+            .apply(&Record::RoomJoin {
+                room: room.into(),
+                uid: 7,
+            })
+            .unwrap();
+        assert_eq!(store.online_uids(room).unwrap(), vec![3, 7]);
+        store
+            .apply(&Record::RoomLeave {
+                room: room.into(),
+                uid: 7,
+            })
+            .unwrap();
+        assert_eq!(store.online_uids(room).unwrap(), vec![3]);
+        assert_eq!(store.online_uids("/nowhere").unwrap(), Vec::<u64>::new());
+
+        let t0 = 1_700_000_000_000;
+        store
+            .apply(&Record::TimerStart {
+                uid: 3,
+                time: time.into(),
+                at_ms: t0,
+            })
+            .unwrap();
+        let times = store.online_times(3).unwrap();
+        assert_eq!(
+            times[&started_key(time)],
+            Value::String(clock::compact_local(t0))
+        );
+        assert_eq!(store.online_time(3, time, t0 + 10_000).unwrap(), 10);
+        store
+            .apply(&Record::TimerStop {
+                uid: 3,
+                time: time.into(),
+                started_ms: t0,
+                ended_ms: t0 + 42_000,
+            })
+            .unwrap();
+        store
+            .apply(&Record::TimerStop {
+                uid: 3,
+                time: time.into(),
+                started_ms: t0,
+                ended_ms: t0 + 8_000,
+            })
+            .unwrap();
+        let times = store.online_times(3).unwrap();
+        assert!(!times.contains_key(&started_key(time)));
+        assert_eq!(times[&spended_key(time)], Value::from(50));
+        assert_eq!(store.online_time(3, time, t0 + 999_000).unwrap(), 50);
+
+        for status in [1, 0] {
+            store
+                .apply(&Record::Login {
+                    status,
+                    uid: 3,
+                    at_ms: t0,
+                    time: time.into(),
+                    client_id: "abc".into(),
+                })
+                .unwrap();
+        }
+        let tid = store.channel_id(time).unwrap();
+        let conn = store.conn().unwrap();
+        let row = conn
+            .first_row(
+                "SELECT COUNT(*), SUM(status), MIN(channel_id), MIN(t) FROM faye_user_login_logs WHERE clientId = ?",
+                &["abc".into()],
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(row[0].as_deref(), Some("2"));
+        assert_eq!(row[1].as_deref(), Some("1"));
+        assert_eq!(row[2].as_deref(), Some(tid.to_string().as_str()));
+        assert!(row[3]
+            .as_deref()
+            .unwrap()
+            .starts_with(&clock::sql_datetime(t0)));
+    }
+
+    #[test]
+    fn keeps_the_durable_contract_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!("fo_durable_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let url = format!("sqlite://{}", path.display());
+        test_schema::create(sql::open(&url).unwrap().as_mut());
+        contract(&url);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keeps_the_durable_contract_on_mysql() {
+        let Ok(url) = std::env::var("FAYE_ONLINE_TEST_MYSQL_URL") else {
+            eprintln!("skipped: FAYE_ONLINE_TEST_MYSQL_URL is not set");
+            return;
+        };
+        let mut conn = sql::open(&url).expect("MySQL from FAYE_ONLINE_TEST_MYSQL_URL");
+        for t in [
+            "faye_channels",
+            "faye_channel_online_lists",
+            "faye_user_online_times",
+            "faye_user_login_logs",
+        ] {
+            conn.execute(&format!("DROP TABLE IF EXISTS {t}"), &[])
+                .unwrap();
+        }
+        test_schema::create(conn.as_mut());
+        contract(&url);
+    }
+
+    #[test]
+    fn reads_old_gem_data_leniently() {
+        assert_eq!(parse_uid_list(Some("[3, \"5\", 3, null]")), vec![3, 5]);
+        assert_eq!(parse_uid_list(Some("not json")), Vec::<u64>::new());
+        let times = parse_times(Some(r#"{"/t_spended": "12"}"#));
+        assert_eq!(seconds_in(&times, "/t", 0), 12);
+    }
+}

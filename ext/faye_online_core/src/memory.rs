@@ -1,0 +1,189 @@
+//! The hot store in process memory: the embedded default, for one process.
+
+use crate::auth::{Auth, User};
+use crate::error::StoreError;
+use crate::presence::{ConnectOutcome, DisconnectOutcome, HotStore};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<String, (Auth, i64)>,
+    /// room → uid → (uname, clientIds)
+    rooms: HashMap<String, BTreeMap<u64, (String, HashSet<String>)>>,
+    /// time channel → uid → (started_at, clientIds)
+    timers: HashMap<String, HashMap<u64, (i64, HashSet<String>)>>,
+    /// (last seen, clientId), for finding stale clients oldest first.
+    by_last_seen: BTreeSet<(i64, String)>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl State {
+    fn set_seen(&mut self, client_id: &str, at: i64) {
+        if let Some((_, seen)) = self.clients.get_mut(client_id) {
+            let old = *seen;
+            if at > old {
+                *seen = at;
+                self.by_last_seen.remove(&(old, client_id.to_owned()));
+                self.by_last_seen.insert((at, client_id.to_owned()));
+            }
+        }
+    }
+}
+
+impl HotStore for MemoryStore {
+    fn connect(
+        &self,
+        client_id: &str,
+        auth: &Auth,
+        now_ms: i64,
+    ) -> Result<ConnectOutcome, StoreError> {
+        let mut st = self.state.lock();
+        if let Some((known, _)) = st.clients.get(client_id) {
+            if known == auth {
+                st.set_seen(client_id, now_ms);
+                return Ok(ConnectOutcome::AlreadyKnown);
+            }
+            return Ok(ConnectOutcome::Conflict(known.clone()));
+        }
+        st.clients
+            .insert(client_id.to_owned(), (auth.clone(), now_ms));
+        st.by_last_seen.insert((now_ms, client_id.to_owned()));
+
+        let room = st.rooms.entry(auth.room.clone()).or_default();
+        let (uname, ids) = room
+            .entry(auth.user.uid)
+            .or_insert_with(|| (auth.user.uname.clone(), HashSet::new()));
+        *uname = auth.user.uname.clone();
+        let room_joined = ids.is_empty();
+        ids.insert(client_id.to_owned());
+
+        let timers = st.timers.entry(auth.time.clone()).or_default();
+        let (_, ids) = timers
+            .entry(auth.user.uid)
+            .or_insert_with(|| (now_ms, HashSet::new()));
+        let timer_started = ids.is_empty();
+        ids.insert(client_id.to_owned());
+
+        Ok(ConnectOutcome::Joined {
+            room_joined,
+            timer_started,
+        })
+    }
+
+    fn disconnect(&self, client_id: &str) -> Result<Option<DisconnectOutcome>, StoreError> {
+        let mut st = self.state.lock();
+        let Some((auth, seen)) = st.clients.remove(client_id) else {
+            return Ok(None);
+        };
+        st.by_last_seen.remove(&(seen, client_id.to_owned()));
+        let uid = auth.user.uid;
+
+        let mut room_left = false;
+        if let Some(room) = st.rooms.get_mut(&auth.room) {
+            if let Some((_, ids)) = room.get_mut(&uid) {
+                ids.remove(client_id);
+                if ids.is_empty() {
+                    room.remove(&uid);
+                    room_left = true;
+                }
+            }
+            if room.is_empty() {
+                st.rooms.remove(&auth.room);
+            }
+        }
+
+        let mut timer_started_at = None;
+        if let Some(timers) = st.timers.get_mut(&auth.time) {
+            if let Some((started, ids)) = timers.get_mut(&uid) {
+                ids.remove(client_id);
+                if ids.is_empty() {
+                    timer_started_at = Some(*started);
+                    timers.remove(&uid);
+                }
+            }
+            if timers.is_empty() {
+                st.timers.remove(&auth.time);
+            }
+        }
+
+        Ok(Some(DisconnectOutcome {
+            auth,
+            room_left,
+            timer_started_at,
+        }))
+    }
+
+    fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
+        let st = self.state.lock();
+        Ok(st
+            .rooms
+            .get(room)
+            .map(|users| {
+                users
+                    .iter()
+                    .map(|(uid, (uname, _))| User {
+                        uid: *uid,
+                        uname: uname.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError> {
+        let st = self.state.lock();
+        Ok(st
+            .timers
+            .get(time)
+            .and_then(|t| t.get(&uid))
+            .map(|(s, _)| *s))
+    }
+
+    fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
+        let mut st = self.state.lock();
+        for (client_id, at) in seen {
+            st.set_seen(client_id, *at);
+        }
+        Ok(())
+    }
+
+    fn last_seen(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.state.lock().clients.get(client_id).map(|(_, s)| *s))
+    }
+
+    fn stale_clients(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let st = self.state.lock();
+        Ok(st
+            .by_last_seen
+            .iter()
+            .take_while(|(seen, _)| *seen < before_ms)
+            .take(limit)
+            .map(|(seen, id)| (id.clone(), *seen))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_hot_store_contract() {
+        crate::presence::contract::run_all(&MemoryStore::new());
+    }
+}

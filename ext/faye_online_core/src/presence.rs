@@ -1,0 +1,223 @@
+//! The presence state machine's contract, which every hot store keeps.
+//!
+//! A user is online in a room while at least one of their clientIds is in
+//! it, and their lesson timer runs while at least one of their clientIds is
+//! in the time channel. Each store applies a connect or a disconnect as one
+//! atomic step and reports what changed, so that only real changes cost a
+//! durable write or a publication.
+
+use crate::auth::{Auth, User};
+use crate::error::StoreError;
+
+/// What a clientId's first valid `/meta/connect` changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectOutcome {
+    /// The clientId was new: it was recorded.
+    Joined {
+        /// The user had no clientId in the room before: they came online.
+        room_joined: bool,
+        /// The user had no clientId in the time channel: their timer started.
+        timer_started: bool,
+    },
+    /// The clientId was already recorded with this same auth.
+    AlreadyKnown,
+    /// The clientId is recorded for another user or other channels.
+    Conflict(Auth),
+}
+
+/// What removing a clientId changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisconnectOutcome {
+    pub auth: Auth,
+    /// That was the user's last clientId in the room: they went offline.
+    pub room_left: bool,
+    /// That was the user's last clientId in the time channel: the timer,
+    /// started at this instant (ms), stopped.
+    pub timer_started_at: Option<i64>,
+}
+
+/// A store of who is connected where: process memory, or Redis shared by
+/// several Faye processes.
+pub trait HotStore: Send + Sync {
+    /// Records `client_id` as `auth`, seen at `now_ms`.
+    fn connect(
+        &self,
+        client_id: &str,
+        auth: &Auth,
+        now_ms: i64,
+    ) -> Result<ConnectOutcome, StoreError>;
+
+    /// Removes `client_id`, if it is recorded.
+    fn disconnect(&self, client_id: &str) -> Result<Option<DisconnectOutcome>, StoreError>;
+
+    /// The users online in `room`, sorted by uid.
+    fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError>;
+
+    /// When the user's timer in `time` started, if it runs.
+    fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Records when clientIds were last seen.
+    fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError>;
+
+    /// When `client_id` was last seen, if it is recorded.
+    fn last_seen(&self, client_id: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Up to `limit` recorded clientIds last seen before `before_ms`, oldest first.
+    fn stale_clients(&self, before_ms: i64, limit: usize)
+        -> Result<Vec<(String, i64)>, StoreError>;
+}
+
+/// The contract every [`HotStore`] must keep, as one suite that the memory
+/// store and the Redis store both run.
+#[doc(hidden)]
+pub mod contract {
+    use super::*;
+
+    pub fn auth(room: &str, time: &str, uid: u64, uname: &str) -> Auth {
+        Auth {
+            room: room.into(),
+            time: time.into(),
+            user: User {
+                uid,
+                uname: uname.into(),
+            },
+        }
+    }
+
+    fn joined(room_joined: bool, timer_started: bool) -> ConnectOutcome {
+        ConnectOutcome::Joined {
+            room_joined,
+            timer_started,
+        }
+    }
+
+    pub fn run_all(store: &dyn HotStore) {
+        first_tab_joins_room_and_starts_timer(store);
+        repeated_connect_changes_nothing(store);
+        second_tab_is_the_same_user(store);
+        last_tab_leaving_takes_the_user_offline(store);
+        a_clientid_cannot_claim_another_user(store);
+        unknown_disconnect_is_harmless(store);
+        two_users_in_one_room(store);
+        rooms_and_lessons_are_independent(store);
+        last_seen_and_stale_clients(store);
+    }
+
+    fn first_tab_joins_room_and_starts_timer(s: &dyn HotStore) {
+        let a = auth("/c1/room", "/c1/time", 1, "ann");
+        assert_eq!(s.connect("c1a", &a, 1_000).unwrap(), joined(true, true));
+        assert_eq!(s.room_users("/c1/room").unwrap(), vec![a.user.clone()]);
+        assert_eq!(s.timer_started_at(1, "/c1/time").unwrap(), Some(1_000));
+        assert_eq!(s.last_seen("c1a").unwrap(), Some(1_000));
+    }
+
+    fn repeated_connect_changes_nothing(s: &dyn HotStore) {
+        let a = auth("/c2/room", "/c2/time", 2, "bob");
+        s.connect("c2a", &a, 1_000).unwrap();
+        assert_eq!(
+            s.connect("c2a", &a, 2_000).unwrap(),
+            ConnectOutcome::AlreadyKnown
+        );
+        assert_eq!(s.timer_started_at(2, "/c2/time").unwrap(), Some(1_000));
+        assert_eq!(s.room_users("/c2/room").unwrap().len(), 1);
+    }
+
+    fn second_tab_is_the_same_user(s: &dyn HotStore) {
+        let a = auth("/c3/room", "/c3/time", 3, "cy");
+        assert_eq!(s.connect("c3a", &a, 1_000).unwrap(), joined(true, true));
+        assert_eq!(s.connect("c3b", &a, 5_000).unwrap(), joined(false, false));
+        assert_eq!(s.room_users("/c3/room").unwrap().len(), 1);
+        let out = s.disconnect("c3a").unwrap().unwrap();
+        assert!(!out.room_left);
+        assert_eq!(out.timer_started_at, None);
+        assert_eq!(s.room_users("/c3/room").unwrap().len(), 1);
+        assert_eq!(s.timer_started_at(3, "/c3/time").unwrap(), Some(1_000));
+    }
+
+    fn last_tab_leaving_takes_the_user_offline(s: &dyn HotStore) {
+        let a = auth("/c4/room", "/c4/time", 4, "di");
+        s.connect("c4a", &a, 1_000).unwrap();
+        s.connect("c4b", &a, 2_000).unwrap();
+        s.disconnect("c4a").unwrap();
+        let out = s.disconnect("c4b").unwrap().unwrap();
+        assert_eq!(out.auth, a);
+        assert!(out.room_left);
+        assert_eq!(out.timer_started_at, Some(1_000));
+        assert!(s.room_users("/c4/room").unwrap().is_empty());
+        assert_eq!(s.timer_started_at(4, "/c4/time").unwrap(), None);
+        assert_eq!(
+            s.disconnect("c4b").unwrap(),
+            None,
+            "a second leave is a no-op"
+        );
+        assert_eq!(s.last_seen("c4b").unwrap(), None);
+        // Coming back starts a new session.
+        assert_eq!(s.connect("c4c", &a, 9_000).unwrap(), joined(true, true));
+        assert_eq!(s.timer_started_at(4, "/c4/time").unwrap(), Some(9_000));
+    }
+
+    fn a_clientid_cannot_claim_another_user(s: &dyn HotStore) {
+        let a = auth("/c5/room", "/c5/time", 5, "ed");
+        let b = auth("/c5/room", "/c5/time", 55, "eve");
+        s.connect("c5a", &a, 1_000).unwrap();
+        assert_eq!(
+            s.connect("c5a", &b, 2_000).unwrap(),
+            ConnectOutcome::Conflict(a.clone())
+        );
+        let other_room = auth("/c5/other", "/c5/time", 5, "ed");
+        assert_eq!(
+            s.connect("c5a", &other_room, 2_000).unwrap(),
+            ConnectOutcome::Conflict(a.clone())
+        );
+        assert_eq!(s.room_users("/c5/room").unwrap(), vec![a.user.clone()]);
+        assert!(s.room_users("/c5/other").unwrap().is_empty());
+    }
+
+    fn unknown_disconnect_is_harmless(s: &dyn HotStore) {
+        assert_eq!(s.disconnect("never-seen").unwrap(), None);
+    }
+
+    fn two_users_in_one_room(s: &dyn HotStore) {
+        let a = auth("/c7/room", "/c7/time", 71, "fay");
+        let b = auth("/c7/room", "/c7/time", 70, "gus");
+        s.connect("c7a", &a, 1_000).unwrap();
+        assert_eq!(s.connect("c7b", &b, 1_000).unwrap(), joined(true, true));
+        let users = s.room_users("/c7/room").unwrap();
+        assert_eq!(users, vec![b.user.clone(), a.user.clone()], "sorted by uid");
+        let out = s.disconnect("c7a").unwrap().unwrap();
+        assert!(out.room_left);
+        assert_eq!(s.room_users("/c7/room").unwrap(), vec![b.user.clone()]);
+    }
+
+    fn rooms_and_lessons_are_independent(s: &dyn HotStore) {
+        // The same user in two rooms, sharing one lesson.
+        let r1 = auth("/c8/r1", "/c8/time", 8, "hal");
+        let r2 = auth("/c8/r2", "/c8/time", 8, "hal");
+        assert_eq!(s.connect("c8a", &r1, 1_000).unwrap(), joined(true, true));
+        assert_eq!(s.connect("c8b", &r2, 2_000).unwrap(), joined(true, false));
+        let out = s.disconnect("c8a").unwrap().unwrap();
+        assert!(out.room_left);
+        assert_eq!(out.timer_started_at, None, "still timed through c8b");
+        let out = s.disconnect("c8b").unwrap().unwrap();
+        assert_eq!(out.timer_started_at, Some(1_000));
+    }
+
+    fn last_seen_and_stale_clients(s: &dyn HotStore) {
+        let a = auth("/c9/room", "/c9/time", 9, "ivy");
+        s.connect("c9a", &a, 100).unwrap();
+        s.connect("c9b", &a, 200).unwrap();
+        s.touch(&[("c9b".into(), 50_000), ("unknown-client".into(), 10)])
+            .unwrap();
+        assert_eq!(s.last_seen("c9b").unwrap(), Some(50_000));
+        assert_eq!(
+            s.last_seen("unknown-client").unwrap(),
+            None,
+            "touch records no new client"
+        );
+        let stale = s.stale_clients(1_000, 100).unwrap();
+        assert!(stale.contains(&("c9a".to_string(), 100)));
+        assert!(!stale.iter().any(|(c, _)| c == "c9b"));
+        s.disconnect("c9a").unwrap();
+        s.disconnect("c9b").unwrap();
+    }
+}

@@ -1,0 +1,267 @@
+//! A minimal SQL connection over MySQL/MariaDB and SQLite, just wide enough
+//! for the durable store: parameterised statements, one optional row back,
+//! and explicit transactions. Every value reaches the server as a bound
+//! parameter, never spliced into the SQL text.
+
+use crate::error::StoreError;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Param {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+
+impl From<&str> for Param {
+    fn from(v: &str) -> Self {
+        Param::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Param {
+    fn from(v: String) -> Self {
+        Param::Text(v)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    /// `INSERT IGNORE` / `INSERT OR IGNORE`.
+    pub fn insert_ignore(self) -> &'static str {
+        match self {
+            Dialect::MySql => "INSERT IGNORE INTO",
+            Dialect::Sqlite => "INSERT OR IGNORE INTO",
+        }
+    }
+
+    /// Row lock for read-modify-write inside a transaction (SQLite locks the
+    /// whole database at `BEGIN IMMEDIATE` instead).
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::MySql => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
+/// One row, each column as text (`None` for NULL).
+pub type Row = Vec<Option<String>>;
+
+pub trait SqlConn: Send {
+    fn dialect(&self) -> Dialect;
+    fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError>;
+    fn first_row(&mut self, sql: &str, params: &[Param]) -> Result<Option<Row>, StoreError>;
+    fn begin(&mut self) -> Result<(), StoreError>;
+    fn commit(&mut self) -> Result<(), StoreError>;
+    fn rollback(&mut self);
+}
+
+/// Opens a connection from a `mysql://user:pass@host:port/db` or
+/// `sqlite://path` (also `sqlite:path`) URL.
+pub fn open(url: &str) -> Result<Box<dyn SqlConn>, StoreError> {
+    if url.starts_with("mysql://") {
+        Ok(Box::new(MySqlConn::open(url)?))
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Ok(Box::new(SqliteConn::open(path)?))
+    } else {
+        Err(StoreError(format!(
+            "unsupported database URL {:?}: use mysql://… or sqlite://…",
+            redact(url)
+        )))
+    }
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub struct MySqlConn {
+    conn: mysql::Conn,
+}
+
+impl MySqlConn {
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let opts = mysql::Opts::from_url(url).map_err(|e| StoreError(format!("mysql url: {e}")))?;
+        let opts = mysql::OptsBuilder::from_opts(opts)
+            .tcp_connect_timeout(Some(Duration::from_secs(3)))
+            .read_timeout(Some(Duration::from_secs(10)))
+            .write_timeout(Some(Duration::from_secs(10)))
+            .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"]);
+        Ok(Self {
+            conn: mysql::Conn::new(opts)?,
+        })
+    }
+}
+
+fn mysql_params(params: &[Param]) -> mysql::Params {
+    if params.is_empty() {
+        return mysql::Params::Empty;
+    }
+    mysql::Params::Positional(
+        params
+            .iter()
+            .map(|p| match p {
+                Param::Int(i) => mysql::Value::Int(*i),
+                Param::Text(s) => mysql::Value::Bytes(s.as_bytes().to_vec()),
+            })
+            .collect(),
+    )
+}
+
+fn mysql_text(v: &mysql::Value) -> Option<String> {
+    match v {
+        mysql::Value::NULL => None,
+        mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        mysql::Value::Int(i) => Some(i.to_string()),
+        mysql::Value::UInt(u) => Some(u.to_string()),
+        mysql::Value::Date(y, mo, d, h, mi, s, _) => {
+            Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"))
+        }
+        other => Some(other.as_sql(true)),
+    }
+}
+
+impl SqlConn for MySqlConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::MySql
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        use mysql::prelude::Queryable;
+        self.conn.exec_drop(sql, mysql_params(params))?;
+        Ok(self.conn.affected_rows())
+    }
+
+    fn first_row(&mut self, sql: &str, params: &[Param]) -> Result<Option<Row>, StoreError> {
+        use mysql::prelude::Queryable;
+        let row: Option<mysql::Row> = self.conn.exec_first(sql, mysql_params(params))?;
+        Ok(row.map(|r| r.unwrap().iter().map(mysql_text).collect()))
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        use mysql::prelude::Queryable;
+        Ok(self.conn.query_drop("START TRANSACTION")?)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        use mysql::prelude::Queryable;
+        Ok(self.conn.query_drop("COMMIT")?)
+    }
+
+    fn rollback(&mut self) {
+        use mysql::prelude::Queryable;
+        let _ = self.conn.query_drop("ROLLBACK");
+    }
+}
+
+pub struct SqliteConn {
+    conn: rusqlite::Connection,
+}
+
+impl SqliteConn {
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Ok(Self { conn })
+    }
+}
+
+fn sqlite_params(params: &[Param]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Int(i) => rusqlite::types::Value::Integer(*i),
+            Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        })
+        .collect()
+}
+
+impl SqlConn for SqliteConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        Ok(stmt.execute(rusqlite::params_from_iter(sqlite_params(params)))? as u64)
+    }
+
+    fn first_row(&mut self, sql: &str, params: &[Param]) -> Result<Option<Row>, StoreError> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(sqlite_params(params)))?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(match row.get_ref(i)? {
+                ValueRef::Null => None,
+                ValueRef::Integer(v) => Some(v.to_string()),
+                ValueRef::Real(v) => Some(v.to_string()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Some(String::from_utf8_lossy(t).into_owned())
+                }
+            });
+        }
+        Ok(Some(out))
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch("COMMIT")?)
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("mysql://root:secret@db:3306/x"),
+            "mysql://root:***@db:3306/x"
+        );
+        assert_eq!(redact("mysql://root@db/x"), "mysql://root@db/x");
+        assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+    }
+
+    #[test]
+    fn refuses_unknown_urls() {
+        assert!(open("postgres://x").is_err());
+    }
+}

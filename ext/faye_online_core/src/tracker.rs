@@ -1,0 +1,973 @@
+//! The tracker: decides on the reactor thread, works on its own threads.
+//!
+//! [`Tracker::incoming`] runs inside Faye's `incoming` hook, on the one
+//! thread that serves every client, so it never waits on I/O: it checks the
+//! message against a small in-process table of this process's clientIds and,
+//! when something really changed, queues an event. Two threads do the rest:
+//!
+//! - the *presence worker* applies events to the hot store (memory or Redis)
+//!   and turns what changed into durable records and publications;
+//! - the *writer* applies durable records to SQL, retrying until they land,
+//!   in order.
+//!
+//! Publications go to a queue that the host drains on its own thread; a
+//! byte written to a socket pair wakes it (see [`Tracker::take_waker_fd`]).
+
+use crate::auth::{Auth, User};
+use crate::channel;
+use crate::clock;
+use crate::config::Config;
+use crate::durable::{DurableStore, Record};
+use crate::error::{BayeuxError, StoreError};
+use crate::memory::MemoryStore;
+use crate::message::{valid_client_id, Incoming, Verdict};
+use crate::presence::{ConnectOutcome, HotStore};
+use crate::redis_store::RedisStore;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Something for the host to do on its own thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notification {
+    /// Publish `data` on `channel` to every subscriber.
+    Publish { channel: String, data: Value },
+    /// Send `data` on `channel` to one client only.
+    Deliver {
+        client_id: String,
+        channel: String,
+        data: Value,
+    },
+    /// A line for the host's log.
+    Log { level: LogLevel, text: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+enum Event {
+    Connect {
+        client_id: String,
+        auth: Auth,
+        at: i64,
+    },
+    Disconnect {
+        client_id: String,
+        at: i64,
+    },
+    Snapshot {
+        client_id: String,
+        room: String,
+    },
+    Touch(Vec<(String, i64)>),
+    Sweep,
+    Barrier(Sender<()>),
+    Stop,
+}
+
+enum Write_ {
+    Record(Record),
+    Barrier(Sender<()>),
+    Stop,
+}
+
+/// The host's queue of notifications and the socket that wakes it.
+struct Outbox {
+    queue: Mutex<Vec<Notification>>,
+    waker: Mutex<Option<UnixStream>>,
+}
+
+impl Outbox {
+    fn push(&self, n: Notification) {
+        let was_empty = {
+            let mut q = self.queue.lock();
+            let was_empty = q.is_empty();
+            q.push(n);
+            was_empty
+        };
+        if was_empty {
+            if let Some(w) = self.waker.lock().as_mut() {
+                // A full socket already holds a wake-up: nothing is lost.
+                let _ = w.write(&[1]);
+            }
+        }
+    }
+
+    fn log(&self, level: LogLevel, text: impl Into<String>) {
+        self.push(Notification::Log {
+            level,
+            text: text.into(),
+        });
+    }
+}
+
+/// This process's clientIds: those Faye handshook here, with the auth they
+/// connected with and when they were last seen.
+#[derive(Default)]
+struct LocalClient {
+    auth: Option<Auth>,
+    last_seen: i64,
+}
+
+#[derive(Default)]
+struct Local {
+    clients: HashMap<String, LocalClient>,
+    /// last-seen times not yet written to the hot store
+    seen: HashMap<String, i64>,
+}
+
+/// Read access for the app: who is online, how long a user spent.
+pub struct Query {
+    hot: Option<Arc<dyn HotStore>>,
+    durable: Mutex<DurableStore>,
+}
+
+impl Query {
+    /// A query handle for a process that runs no server (a Rails app): it
+    /// reads Redis when there is one, else the durable store.
+    pub fn new(config: &Config) -> Result<Query, StoreError> {
+        let hot: Option<Arc<dyn HotStore>> = match &config.redis_url {
+            Some(url) => Some(Arc::new(RedisStore::new(url, &config.namespace)?)),
+            None => None,
+        };
+        Ok(Query {
+            hot,
+            durable: Mutex::new(DurableStore::new(&config.database_url)),
+        })
+    }
+
+    /// The users online in `room`, sorted by uid. Without a hot store the
+    /// durable list knows no names, so `uname` is empty.
+    pub fn online_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
+        if channel::check(room).is_err() {
+            return Ok(Vec::new());
+        }
+        match &self.hot {
+            Some(hot) => hot.room_users(room),
+            None => Ok(self
+                .durable
+                .lock()
+                .online_uids(room)?
+                .into_iter()
+                .map(|uid| User {
+                    uid,
+                    uname: String::new(),
+                })
+                .collect()),
+        }
+    }
+
+    /// Seconds `uid` spent in `time`, including a running session.
+    pub fn online_time(&self, uid: u64, time: &str) -> Result<i64, StoreError> {
+        if channel::check(time).is_err() {
+            return Ok(0);
+        }
+        let now = clock::now_ms();
+        let mut durable = self.durable.lock();
+        let mut total = durable.online_time(uid, time, now)?;
+        // The hot store knows a running session to the millisecond, even
+        // before its start has reached SQL.
+        if let Some(hot) = &self.hot {
+            if let Some(started) = hot.timer_started_at(uid, time)? {
+                let times = durable.online_times(uid)?;
+                let in_sql = crate::durable::seconds_in(&times, time, now)
+                    - times
+                        .get(&crate::durable::spended_key(time))
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                total = total - in_sql + clock::elapsed_secs(started, now);
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// The user_list message of a room: the old gem's `count`, `user_list` and
+/// `channel_name`, plus `users` with names and what changed.
+pub fn user_list_message(room: &str, users: &[User], change: Option<(&str, &User)>) -> Value {
+    let mut data = json!({
+        "count": users.len(),
+        "user_list": users.iter().map(|u| u.uid).collect::<Vec<_>>(),
+        "channel_name": room,
+        "users": users,
+    });
+    if let Some((kind, user)) = change {
+        data[kind] = json!([user]);
+    }
+    data
+}
+
+pub struct Tracker {
+    query: Arc<Query>,
+    local: Arc<Mutex<Local>>,
+    outbox: Arc<Outbox>,
+    events: Mutex<Sender<Event>>,
+    waker_fd: Mutex<Option<UnixStream>>,
+    stopping: Arc<AtomicBool>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Tracker {
+    pub fn new(config: &Config) -> Result<Tracker, StoreError> {
+        let hot: Arc<dyn HotStore> = match &config.redis_url {
+            Some(url) => Arc::new(RedisStore::new(url, &config.namespace)?),
+            None => Arc::new(MemoryStore::new()),
+        };
+        let query = Arc::new(Query {
+            hot: Some(hot.clone()),
+            durable: Mutex::new(DurableStore::new(&config.database_url)),
+        });
+        let (wake_read, wake_write) =
+            UnixStream::pair().map_err(|e| StoreError(format!("socket pair: {e}")))?;
+        wake_write
+            .set_nonblocking(true)
+            .map_err(|e| StoreError(format!("socket pair: {e}")))?;
+        let outbox = Arc::new(Outbox {
+            queue: Mutex::new(Vec::new()),
+            waker: Mutex::new(Some(wake_write)),
+        });
+        let local = Arc::new(Mutex::new(Local::default()));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (events_tx, events_rx) = mpsc::channel();
+        let (writes_tx, writes_rx) = mpsc::channel();
+
+        let mut threads = Vec::new();
+        let writer = Writer {
+            durable: DurableStore::new(&config.database_url),
+            outbox: outbox.clone(),
+            stopping: stopping.clone(),
+        };
+        threads.push(spawn("faye-online-writer", move || writer.run(writes_rx))?);
+        let worker = Worker {
+            hot,
+            writes: writes_tx,
+            outbox: outbox.clone(),
+            local: local.clone(),
+            stopping: stopping.clone(),
+            session_timeout_ms: config.session_timeout_ms,
+        };
+        threads.push(spawn("faye-online-presence", move || {
+            worker.run(events_rx)
+        })?);
+        let ticker_tx = events_tx.clone();
+        let ticker_local = local.clone();
+        let ticker_stop = stopping.clone();
+        let gc_every = config.gc_interval_ms;
+        threads.push(spawn("faye-online-ticker", move || {
+            ticker(ticker_tx, ticker_local, ticker_stop, gc_every)
+        })?);
+
+        let backend = match &config.redis_url {
+            Some(url) => format!(
+                "Redis {} (namespace {})",
+                crate::sql::redact(url),
+                config.namespace
+            ),
+            None => "process memory".to_string(),
+        };
+        outbox.log(
+            LogLevel::Info,
+            format!(
+                "presence in {backend}, records in {}",
+                crate::sql::redact(&config.database_url)
+            ),
+        );
+        Ok(Tracker {
+            query,
+            local,
+            outbox,
+            events: Mutex::new(events_tx),
+            waker_fd: Mutex::new(Some(wake_read)),
+            stopping,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// The read end of the wake-up socket, handed over once to the host,
+    /// which watches it and calls [`Tracker::drain`] when it is readable.
+    pub fn take_waker_fd(&self) -> Option<UnixStream> {
+        self.waker_fd.lock().take()
+    }
+
+    /// Notifications waiting for the host.
+    pub fn drain(&self) -> Vec<Notification> {
+        std::mem::take(&mut *self.outbox.queue.lock())
+    }
+
+    fn send(&self, event: Event) {
+        // The worker lives as long as the tracker; a send can only fail
+        // after `close`, when dropping the event is right.
+        let _ = self.events.lock().send(event);
+    }
+
+    /// Faye created `client_id` in this process.
+    pub fn handshake(&self, client_id: &str) {
+        if !valid_client_id(client_id) {
+            return;
+        }
+        let now = clock::now_ms();
+        self.local.lock().clients.insert(
+            client_id.to_owned(),
+            LocalClient {
+                auth: None,
+                last_seen: now,
+            },
+        );
+    }
+
+    /// Faye ended `client_id`'s session in this process (explicitly or
+    /// because it stopped polling): its time ends when it was last seen.
+    pub fn session_ended(&self, client_id: &str) {
+        let gone = {
+            let mut local = self.local.lock();
+            local.seen.remove(client_id);
+            local.clients.remove(client_id)
+        };
+        if let Some(LocalClient {
+            auth: Some(_),
+            last_seen,
+        }) = gone
+        {
+            self.send(Event::Disconnect {
+                client_id: client_id.to_owned(),
+                at: last_seen,
+            });
+        }
+    }
+
+    /// The incoming hook: never blocks, never panics on any input.
+    pub fn incoming(&self, msg: &Incoming) -> Verdict {
+        let now = clock::now_ms();
+        let client_id = msg.client_id.as_deref().filter(|c| valid_client_id(c));
+        match msg.channel.as_str() {
+            "/meta/connect" => {
+                let Some(client_id) = client_id else {
+                    return Verdict::Pass;
+                };
+                let auth = match &msg.auth {
+                    None => {
+                        self.seen(client_id, now);
+                        return Verdict::Pass;
+                    }
+                    Some(Err(e)) => return Verdict::Refuse(e.clone()),
+                    Some(Ok(value)) => match Auth::from_value(value) {
+                        Ok(auth) => auth,
+                        Err(e) => return Verdict::Refuse(e),
+                    },
+                };
+                self.connect(client_id, auth, now)
+            }
+            "/meta/disconnect" => {
+                if let Some(client_id) = client_id {
+                    let known = {
+                        let mut local = self.local.lock();
+                        local.seen.remove(client_id);
+                        local.clients.remove(client_id)
+                    };
+                    // Not ours (or never authenticated): the store decides.
+                    if !matches!(known, Some(LocalClient { auth: None, .. })) {
+                        self.send(Event::Disconnect {
+                            client_id: client_id.to_owned(),
+                            at: now,
+                        });
+                    }
+                }
+                Verdict::Pass
+            }
+            ch if ch.starts_with("/meta/") => {
+                if let Some(client_id) = client_id {
+                    self.seen(client_id, now);
+                }
+                Verdict::Pass
+            }
+            ch => {
+                if let Some(client_id) = client_id {
+                    self.seen(client_id, now);
+                }
+                if ch.ends_with("/user_list") {
+                    return Verdict::Refuse(BayeuxError::forbidden(
+                        ch,
+                        "only the server publishes online lists",
+                    ));
+                }
+                Verdict::Pass
+            }
+        }
+    }
+
+    fn seen(&self, client_id: &str, now: i64) {
+        let mut local = self.local.lock();
+        if let Some(c) = local.clients.get_mut(client_id) {
+            c.last_seen = now;
+            if c.auth.is_some() {
+                local.seen.insert(client_id.to_owned(), now);
+            }
+        }
+    }
+
+    fn connect(&self, client_id: &str, auth: Auth, now: i64) -> Verdict {
+        let mut local = self.local.lock();
+        let Some(client) = local.clients.get_mut(client_id) else {
+            // Not a clientId of this process: Faye answers 401 itself.
+            return Verdict::Pass;
+        };
+        client.last_seen = now;
+        match &client.auth {
+            Some(known) if *known == auth => {
+                local.seen.insert(client_id.to_owned(), now);
+                Verdict::Pass
+            }
+            Some(known) if known.user.uid != auth.user.uid => {
+                Verdict::Refuse(BayeuxError::forbidden(
+                    "auth.current_user.uid",
+                    "this clientId is already connected as another user",
+                ))
+            }
+            Some(_) => Verdict::Refuse(BayeuxError::forbidden(
+                "auth",
+                "this clientId is already connected to other channels; open a new client",
+            )),
+            None => {
+                client.auth = Some(auth.clone());
+                drop(local);
+                self.send(Event::Connect {
+                    client_id: client_id.to_owned(),
+                    auth,
+                    at: now,
+                });
+                Verdict::Pass
+            }
+        }
+    }
+
+    /// The outgoing hook: after a successful subscription to a room's
+    /// user_list, the subscriber gets the current list.
+    pub fn subscribed(&self, client_id: &str, subscription: &str) {
+        if !valid_client_id(client_id) {
+            return;
+        }
+        if let Some(room) = channel::room_of_user_list(subscription) {
+            self.send(Event::Snapshot {
+                client_id: client_id.to_owned(),
+                room: room.to_owned(),
+            });
+        }
+    }
+
+    /// Waits until every event queued so far is applied to the hot store and
+    /// written to SQL, or until `timeout`; true if everything landed.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (tx, rx) = mpsc::channel();
+        self.send(Event::Barrier(tx));
+        rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Flushes (up to `timeout`) and stops the threads.
+    pub fn close(&self, timeout: Duration) -> bool {
+        if self.stopping.load(Ordering::SeqCst) {
+            return true;
+        }
+        let flushed = self.flush(timeout);
+        self.stopping.store(true, Ordering::SeqCst);
+        self.send(Event::Stop);
+        let threads = std::mem::take(&mut *self.threads.lock());
+        if flushed {
+            for t in threads {
+                let _ = t.join();
+            }
+        }
+        flushed
+    }
+
+    /// Number of clientIds this process knows, and of those connected with auth.
+    pub fn local_counts(&self) -> (usize, usize) {
+        let local = self.local.lock();
+        let authed = local.clients.values().filter(|c| c.auth.is_some()).count();
+        (local.clients.len(), authed)
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        self.close(Duration::from_secs(5));
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| StoreError(format!("cannot start thread {name}: {e}")))
+}
+
+/// Writes last-seen times to the hot store every second and asks for a
+/// sweep every `gc_every_ms`.
+fn ticker(
+    events: Sender<Event>,
+    local: Arc<Mutex<Local>>,
+    stopping: Arc<AtomicBool>,
+    gc_every_ms: i64,
+) {
+    let tick = Duration::from_millis(250);
+    let mut since_touch = Duration::ZERO;
+    let mut since_gc = Duration::ZERO;
+    while !stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(tick);
+        since_touch += tick;
+        since_gc += tick;
+        if since_touch >= Duration::from_secs(1) {
+            since_touch = Duration::ZERO;
+            let seen: Vec<(String, i64)> = local.lock().seen.drain().collect();
+            if !seen.is_empty() && events.send(Event::Touch(seen)).is_err() {
+                return;
+            }
+        }
+        if gc_every_ms > 0 && since_gc >= Duration::from_millis(gc_every_ms as u64) {
+            since_gc = Duration::ZERO;
+            if events.send(Event::Sweep).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct Worker {
+    hot: Arc<dyn HotStore>,
+    writes: Sender<Write_>,
+    outbox: Arc<Outbox>,
+    local: Arc<Mutex<Local>>,
+    stopping: Arc<AtomicBool>,
+    session_timeout_ms: i64,
+}
+
+impl Worker {
+    fn run(self, events: Receiver<Event>) {
+        while let Ok(event) = events.recv() {
+            match event {
+                Event::Connect {
+                    client_id,
+                    auth,
+                    at,
+                } => self.connect(&client_id, &auth, at),
+                Event::Disconnect { client_id, at } => self.disconnect(&client_id, at),
+                Event::Snapshot { client_id, room } => {
+                    if let Some(users) = self.retry("read a room", || self.hot.room_users(&room)) {
+                        self.outbox.push(Notification::Deliver {
+                            client_id,
+                            channel: channel::user_list_channel(&room),
+                            data: user_list_message(&room, &users, None),
+                        });
+                    }
+                }
+                Event::Touch(seen) => {
+                    self.retry("record last-seen times", || self.hot.touch(&seen));
+                }
+                Event::Sweep => self.sweep(),
+                Event::Barrier(ack) => {
+                    let _ = self.writes.send(Write_::Barrier(ack));
+                }
+                Event::Stop => {
+                    let _ = self.writes.send(Write_::Stop);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Retries `f` until it succeeds, backing off up to 5 s, logging the
+    /// first failure and the recovery; gives up only when stopping.
+    fn retry<T>(&self, what: &str, mut f: impl FnMut() -> Result<T, StoreError>) -> Option<T> {
+        let mut delay = Duration::from_millis(50);
+        let mut failed = false;
+        loop {
+            match f() {
+                Ok(v) => {
+                    if failed {
+                        self.outbox
+                            .log(LogLevel::Info, format!("hot store is back ({what})"));
+                    }
+                    return Some(v);
+                }
+                Err(e) => {
+                    if !failed {
+                        self.outbox
+                            .log(LogLevel::Warn, format!("cannot {what}, retrying: {e}"));
+                        failed = true;
+                    }
+                    if self.stopping.load(Ordering::SeqCst) {
+                        self.outbox.log(
+                            LogLevel::Error,
+                            format!("gave up to {what} at shutdown: {e}"),
+                        );
+                        return None;
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn write(&self, record: Record) {
+        let _ = self.writes.send(Write_::Record(record));
+    }
+
+    fn publish(&self, room: &str, change: (&str, &User)) {
+        if let Some(users) = self.retry("read a room", || self.hot.room_users(room)) {
+            self.outbox.push(Notification::Publish {
+                channel: channel::user_list_channel(room),
+                data: user_list_message(room, &users, Some(change)),
+            });
+        }
+    }
+
+    fn connect(&self, client_id: &str, auth: &Auth, at: i64) {
+        let Some(outcome) =
+            self.retry("record a connect", || self.hot.connect(client_id, auth, at))
+        else {
+            return;
+        };
+        match outcome {
+            ConnectOutcome::Joined {
+                room_joined,
+                timer_started,
+            } => {
+                self.write(Record::Login {
+                    status: 1,
+                    uid: auth.user.uid,
+                    at_ms: at,
+                    time: auth.time.clone(),
+                    client_id: client_id.to_owned(),
+                });
+                if timer_started {
+                    self.write(Record::TimerStart {
+                        uid: auth.user.uid,
+                        time: auth.time.clone(),
+                        at_ms: at,
+                    });
+                }
+                if room_joined {
+                    self.write(Record::RoomJoin {
+                        room: auth.room.clone(),
+                        uid: auth.user.uid,
+                    });
+                    self.publish(&auth.room, ("joined", &auth.user));
+                }
+            }
+            ConnectOutcome::AlreadyKnown => {}
+            ConnectOutcome::Conflict(known) => self.outbox.log(
+                LogLevel::Warn,
+                format!(
+                    "clientId {client_id} is already recorded for user {} in {}; ignored a claim for user {} in {}",
+                    known.user.uid, known.room, auth.user.uid, auth.room
+                ),
+            ),
+        }
+    }
+
+    fn disconnect(&self, client_id: &str, at: i64) {
+        let Some(Some(out)) = self.retry("record a disconnect", || self.hot.disconnect(client_id))
+        else {
+            return;
+        };
+        let auth = &out.auth;
+        self.write(Record::Login {
+            status: 0,
+            uid: auth.user.uid,
+            at_ms: at,
+            time: auth.time.clone(),
+            client_id: client_id.to_owned(),
+        });
+        if let Some(started) = out.timer_started_at {
+            self.write(Record::TimerStop {
+                uid: auth.user.uid,
+                time: auth.time.clone(),
+                started_ms: started,
+                ended_ms: at.max(started),
+            });
+        }
+        if out.room_left {
+            self.write(Record::RoomLeave {
+                room: auth.room.clone(),
+                uid: auth.user.uid,
+            });
+            self.publish(&auth.room, ("left", &auth.user));
+        }
+    }
+
+    /// Removes clientIds not seen for longer than the session timeout, in
+    /// whichever process they lived; their time ends when last seen.
+    fn sweep(&self) {
+        let before = clock::now_ms() - self.session_timeout_ms;
+        let Ok(stale) = self.hot.stale_clients(before, 1000) else {
+            return;
+        };
+        for (client_id, last_seen) in stale {
+            // A live clientId of this process may have been seen since the
+            // last touch reached the store.
+            let fresh = {
+                let local = self.local.lock();
+                local
+                    .clients
+                    .get(&client_id)
+                    .is_some_and(|c| c.last_seen >= before)
+            };
+            if fresh {
+                continue;
+            }
+            self.local.lock().clients.remove(&client_id);
+            self.disconnect(&client_id, last_seen);
+        }
+    }
+}
+
+struct Writer {
+    durable: DurableStore,
+    outbox: Arc<Outbox>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(mut self, writes: Receiver<Write_>) {
+        while let Ok(w) = writes.recv() {
+            match w {
+                Write_::Record(record) => self.apply(&record),
+                Write_::Barrier(ack) => {
+                    let _ = ack.send(());
+                }
+                Write_::Stop => return,
+            }
+        }
+    }
+
+    fn apply(&mut self, record: &Record) {
+        let mut delay = Duration::from_millis(50);
+        let mut failed = false;
+        loop {
+            match self.durable.apply(record) {
+                Ok(()) => {
+                    if failed {
+                        self.outbox.log(
+                            LogLevel::Info,
+                            format!("database {} is back", self.durable.url_for_logs()),
+                        );
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if !failed {
+                        self.outbox.log(
+                            LogLevel::Warn,
+                            format!(
+                                "cannot write to {}, retrying: {e}",
+                                self.durable.url_for_logs()
+                            ),
+                        );
+                        failed = true;
+                    }
+                    if self.stopping.load(Ordering::SeqCst) {
+                        self.outbox.log(
+                            LogLevel::Error,
+                            format!("dropped {record:?} at shutdown: {e}"),
+                        );
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::durable::test_schema;
+    use serde_json::json;
+
+    struct Fixture {
+        tracker: Tracker,
+        dir: std::path::PathBuf,
+        url: String,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn fixture(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("fo_tracker_{}_{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("t.sqlite3").display());
+        test_schema::create(crate::sql::open(&url).unwrap().as_mut());
+        let config =
+            Config::from_json(&json!({"database_url": url, "gc_interval_ms": 0}).to_string())
+                .unwrap();
+        Fixture {
+            tracker: Tracker::new(&config).unwrap(),
+            dir,
+            url,
+        }
+    }
+
+    fn connect(client_id: &str, uid: u64) -> Incoming {
+        Incoming {
+            channel: "/meta/connect".into(),
+            client_id: Some(client_id.into()),
+            auth: Some(Ok(
+                json!({"room_channel": "/classes/4", "time_channel": "/courses/5/lessons/1",
+                                "current_user": {"uid": uid, "uname": format!("u{uid}")}}),
+            )),
+        }
+    }
+
+    fn publications(t: &Tracker) -> Vec<Value> {
+        t.drain()
+            .into_iter()
+            .filter_map(|n| match n {
+                Notification::Publish { data, .. } => Some(data),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_session_through_the_tracker() {
+        let f = fixture("session");
+        let t = &f.tracker;
+        t.handshake("tab1");
+        t.handshake("tab2");
+        assert_eq!(t.incoming(&connect("tab1", 9)), Verdict::Pass);
+        assert_eq!(t.incoming(&connect("tab1", 9)), Verdict::Pass);
+        assert_eq!(t.incoming(&connect("tab2", 9)), Verdict::Pass);
+        assert!(t.flush(Duration::from_secs(5)));
+        let published = publications(t);
+        assert_eq!(published.len(), 1, "only the first tab changes the room");
+        assert_eq!(published[0]["count"], 1);
+        assert_eq!(published[0]["user_list"], json!([9]));
+        assert_eq!(published[0]["channel_name"], "/classes/4");
+        assert_eq!(published[0]["joined"][0]["uname"], "u9");
+        assert_eq!(t.query().online_users("/classes/4").unwrap().len(), 1);
+
+        let disconnect = |id: &str| Incoming {
+            channel: "/meta/disconnect".into(),
+            client_id: Some(id.into()),
+            auth: None,
+        };
+        t.incoming(&disconnect("tab1"));
+        t.session_ended("tab1");
+        assert!(t.flush(Duration::from_secs(5)));
+        assert!(
+            publications(t).is_empty(),
+            "the user is still online through tab2"
+        );
+        t.incoming(&disconnect("tab2"));
+        assert!(t.flush(Duration::from_secs(5)));
+        let published = publications(t);
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0]["count"], 0);
+        assert_eq!(published[0]["left"][0]["uid"], 9);
+        assert!(t.query().online_users("/classes/4").unwrap().is_empty());
+
+        let mut durable = DurableStore::new(&f.url);
+        assert!(durable.online_uids("/classes/4").unwrap().is_empty());
+        let times = durable.online_times(9).unwrap();
+        assert!(times.contains_key("/courses/5/lessons/1_spended"));
+        assert!(!times.contains_key("/courses/5/lessons/1_started_at"));
+    }
+
+    #[test]
+    fn refuses_bad_input_and_stores_nothing() {
+        let f = fixture("bad");
+        let t = &f.tracker;
+        t.handshake("tab1");
+        let mut bad = connect("tab1", 9);
+        bad.auth = Some(Ok(json!({"room_channel": "/classes/*"})));
+        assert!(matches!(t.incoming(&bad), Verdict::Refuse(e) if e.code == 400));
+        bad.auth = Some(Err(BayeuxError::bad_request("auth", "too big")));
+        assert!(matches!(t.incoming(&bad), Verdict::Refuse(e) if e.code == 400));
+        assert_eq!(t.incoming(&connect("tab1", 9)), Verdict::Pass);
+        assert!(matches!(t.incoming(&connect("tab1", 10)), Verdict::Refuse(e) if e.code == 403));
+        let publish = Incoming {
+            channel: "/classes/4/user_list".into(),
+            client_id: Some("tab1".into()),
+            auth: None,
+        };
+        assert!(matches!(t.incoming(&publish), Verdict::Refuse(e) if e.code == 403));
+        // A clientId this process never handshook is left to Faye (401).
+        assert_eq!(t.incoming(&connect("stranger", 11)), Verdict::Pass);
+        assert!(t.flush(Duration::from_secs(5)));
+        let users = t.query().online_users("/classes/4").unwrap();
+        assert_eq!(users.iter().map(|u| u.uid).collect::<Vec<_>>(), vec![9]);
+    }
+
+    #[test]
+    fn a_subscriber_gets_the_current_list() {
+        let f = fixture("snapshot");
+        let t = &f.tracker;
+        t.handshake("tab1");
+        t.incoming(&connect("tab1", 9));
+        t.subscribed("watcher", "/classes/4/user_list");
+        t.subscribed("watcher", "/classes/*/user_list");
+        assert!(t.flush(Duration::from_secs(5)));
+        let delivered: Vec<_> = t
+            .drain()
+            .into_iter()
+            .filter(|n| matches!(n, Notification::Deliver { .. }))
+            .collect();
+        assert_eq!(delivered.len(), 1);
+        let Notification::Deliver {
+            client_id,
+            channel,
+            data,
+        } = &delivered[0]
+        else {
+            unreachable!()
+        };
+        assert_eq!(client_id, "watcher");
+        assert_eq!(channel, "/classes/4/user_list");
+        assert_eq!(data["user_list"], json!([9]));
+    }
+
+    #[test]
+    fn the_waker_socket_becomes_readable() {
+        use std::io::Read;
+        let f = fixture("waker");
+        let mut fd = f.tracker.take_waker_fd().unwrap();
+        assert!(f.tracker.take_waker_fd().is_none());
+        fd.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(
+            fd.read(&mut buf).unwrap() >= 1,
+            "the start-up log line wakes the host"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+# frozen_string_literal: true
+
+require_relative "faye_online/version"
+require_relative "faye_online/error"
+require_relative "faye_online/database"
+require_relative "faye_online/configuration"
+
+begin
+  require_relative "faye_online/faye_online"
+rescue LoadError
+  # Installed as a gem, the library sits in the gem's extension directory.
+  require "faye_online/faye_online"
+end
+
+require_relative "faye_online/server"
+require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
+
+# Live presence and lesson time for Faye: who is online in each room, how
+# long each user spends in each lesson, and a login/logout log per client.
+#
+#   # faye.ru
+#   require "faye-online"
+#   $faye_server = FayeOnline.get_server(host: "localhost", port: 6379, database: 1,
+#                                        namespace: "faye", gc: 5)
+#   run $faye_server
+module FayeOnline
+  class << self
+    # The tracker of the server built in this process, if any.
+    attr_reader :server
+
+    # Builds a Faye::RackAdapter with faye-online attached. Options (all
+    # optional; see the README): store:, redis_url: or host:, port:,
+    # database:, password:, namespace:, gc:, timeout:, mount:,
+    # database_url:, migrate:, logger:.
+    def get_server(options = {})
+      config = Configuration.new(options)
+      if config.migrate?
+        require_relative "faye_online/migrator"
+        Migrator.migrate!(config.database_url)
+      end
+      @server&.close
+      @server = Server.new(config)
+      @configuration = config
+      @query = nil
+      @server.adapter
+    end
+
+    # Sets the options for queries in a process that runs no server (a Rails
+    # app): the same options as get_server.
+    def configure(options = {})
+      @configuration = Configuration.new(options)
+      @query = nil
+      self
+    end
+
+    def configuration
+      @configuration ||= Configuration.new
+    end
+
+    # The users online in +room_channel+, sorted by uid:
+    # [{"uid" => 470700, "uname" => "mvj3"}, ...]. From Redis or this
+    # process's memory; a process without either reads the SQL online list,
+    # which has no names ("uname" is "").
+    def online_users(room_channel)
+      reader._online_users(room_channel.to_s)
+    end
+
+    # Seconds +uid+ spent in +time_channel+, counting a running session.
+    def online_time(uid, time_channel)
+      reader._online_time(Integer(uid), time_channel.to_s)
+    end
+
+    # Waits until every change so far is stored (true), or +timeout+ passes.
+    def flush(timeout = 10)
+      @server ? @server.flush(timeout) : true
+    end
+
+    private
+
+    def reader
+      return @server.tracker if @server
+
+      @query ||= Native::Query.new(configuration.native_json)
+    end
+  end
+end

@@ -1,0 +1,131 @@
+# frozen_string_literal: true
+
+require "json"
+require "uri"
+require_relative "database"
+require_relative "error"
+
+module FayeOnline
+  # Turns get_server's options (the old gem's included) and the environment
+  # into the settings of the native tracker.
+  #
+  # Presence lives in Redis when any Redis option is given (redis_url:, or
+  # the old gem's host:, port:, database:, password:) or REDIS_URL is set,
+  # and in process memory otherwise; `store:` forces either.
+  class Configuration
+    KNOWN = %i[store redis_url host port database password namespace gc timeout mount
+               database_url migrate logger ping].freeze
+
+    attr_reader :options, :logger
+
+    def initialize(options = {}, env: ENV, root: Dir.pwd)
+      @options = (options || {}).transform_keys(&:to_sym)
+      unknown = @options.keys - KNOWN
+      raise ConfigurationError, "unknown option(s) #{unknown.map(&:inspect).join(', ')}; known: #{KNOWN.join(', ')}" if unknown.any?
+
+      @env = env
+      @root = root
+      @logger = @options[:logger]
+      validate!
+    end
+
+    def store
+      forced = @options[:store]&.to_sym
+      return forced if forced
+      redis_url ? :redis : :memory
+    end
+
+    # redis:// URL, or nil for the memory store.
+    def redis_url
+      return nil if @options[:store]&.to_sym == :memory
+      return @options[:redis_url].to_s if present?(@options[:redis_url])
+
+      if %i[host port database password].any? { |k| present?(@options[k]) }
+        host = present?(@options[:host]) ? @options[:host].to_s : "127.0.0.1"
+        port = Integer(@options[:port] || 6379)
+        db = Integer(@options[:database] || 0)
+        auth = present?(@options[:password]) ? ":#{URI.encode_www_form_component(@options[:password].to_s)}@" : ""
+        return "redis://#{auth}#{host}:#{port}/#{db}"
+      end
+      return @env["REDIS_URL"] if present?(@env["REDIS_URL"])
+      raise ConfigurationError, "store: :redis needs redis_url:, host:/port:/database: or REDIS_URL" if @options[:store]&.to_sym == :redis
+
+      nil
+    end
+
+    def namespace
+      (@options[:namespace] || @env["FAYE_ONLINE_NAMESPACE"] || "faye").to_s
+    end
+
+    # Faye's long-poll timeout (seconds).
+    def timeout
+      Float(@options[:timeout] || 25)
+    end
+
+    # How often the sweep of vanished clientIds runs (seconds).
+    def gc
+      Float(@options[:gc] || 5)
+    end
+
+    def mount
+      (@options[:mount] || "/faye").to_s
+    end
+
+    # The SQL database as get_server, DATABASE_URL, config/database.yml or
+    # the embedded default name it (mysql2://… or sqlite3:…).
+    def database_url
+      @database_url ||= Database.resolve(@options[:database_url], root: @root, env: @env)
+    end
+
+    def sqlite?
+      database_url.start_with?("sqlite")
+    end
+
+    # Migrations run at start for an SQLite database (the embedded default)
+    # unless migrate: false; MySQL is migrated with rake db:migrate.
+    def migrate?
+      @options.key?(:migrate) ? !!@options[:migrate] : sqlite?
+    end
+
+    # A clientId not seen for this long is swept: later than Faye itself
+    # would end the session (2 × timeout), so the sweep only catches what
+    # Faye cannot, such as clients of a process that died.
+    def session_timeout
+      2 * timeout + 5
+    end
+
+    def native_json
+      JSON.generate(
+        "redis_url" => redis_url,
+        "namespace" => namespace,
+        "database_url" => Database.native_url(database_url, root: @root),
+        "session_timeout_ms" => (session_timeout * 1000).round,
+        "gc_interval_ms" => (gc * 1000).round
+      )
+    end
+
+    def describe
+      where = redis_url ? "Redis #{Database.redact(redis_url)} (namespace #{namespace})" : "process memory"
+      "presence in #{where}, records in #{Database.redact(database_url)}"
+    end
+
+    private
+
+    def validate!
+      if @options[:store] && !%i[redis memory].include?(@options[:store].to_sym)
+        raise ConfigurationError, "store: must be :redis or :memory, not #{@options[:store].inspect}"
+      end
+      raise ConfigurationError, "timeout: must be positive" unless timeout.positive?
+      raise ConfigurationError, "gc: must be zero (off) or positive" if gc.negative?
+      raise ConfigurationError, "namespace: may hold only letters, digits, _ and -" unless namespace.match?(/\A[A-Za-z0-9_-]+\z/)
+      raise ConfigurationError, "mount: must start with /" unless mount.start_with?("/")
+      redis_url
+    rescue ArgumentError, TypeError => e
+      raise ConfigurationError, e.message
+    end
+
+    def present?(value)
+      !value.nil? && !value.to_s.strip.empty?
+    end
+  end
+end
