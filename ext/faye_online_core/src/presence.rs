@@ -65,6 +65,12 @@ pub trait HotStore: Send + Sync {
     /// Up to `limit` recorded clientIds last seen before `before_ms`, oldest first.
     fn stale_clients(&self, before_ms: i64, limit: usize)
         -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Sends a publication to every process sharing this store; `false`
+    /// when the store is not shared and the caller delivers it itself.
+    fn broadcast(&self, _payload: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// The contract every [`HotStore`] must keep, as one suite that the memory

@@ -20,6 +20,7 @@ use crate::error::StoreError;
 use crate::presence::{ConnectOutcome, DisconnectOutcome, HotStore};
 use parking_lot::Mutex;
 use redis::{Client, Connection, Script, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const CONNECT: &str = r"
@@ -124,6 +125,56 @@ impl RedisStore {
                     *guard = None;
                 }
                 Err(e.into())
+            }
+        }
+    }
+
+    /// The Redis pub/sub channel on which processes share publications.
+    pub fn broadcast_channel(&self) -> String {
+        format!("{}user_lists", self.prefix)
+    }
+
+    /// How many connections (one per live process) listen for broadcasts.
+    pub fn listeners(&self) -> Result<i64, StoreError> {
+        let channel = self.broadcast_channel();
+        let (_, n): (String, i64) =
+            self.with_conn(|c| redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query(c))?;
+        Ok(n)
+    }
+
+    /// Hands every payload broadcast by any process to `deliver`, until
+    /// `stop` is set; reconnects after failures, reporting each to `on_error`.
+    pub fn listen(
+        &self,
+        stop: &AtomicBool,
+        mut deliver: impl FnMut(String),
+        mut on_error: impl FnMut(&StoreError),
+    ) {
+        let channel = self.broadcast_channel();
+        while !stop.load(Ordering::SeqCst) {
+            let result = (|| -> redis::RedisResult<()> {
+                let mut conn = self
+                    .client
+                    .get_connection_with_timeout(Duration::from_secs(2))?;
+                conn.set_read_timeout(Some(Duration::from_millis(500)))?;
+                let mut pubsub = conn.as_pubsub();
+                pubsub.subscribe(&channel)?;
+                while !stop.load(Ordering::SeqCst) {
+                    match pubsub.get_message() {
+                        Ok(msg) => {
+                            if let Ok(payload) = msg.get_payload::<String>() {
+                                deliver(payload);
+                            }
+                        }
+                        Err(e) if e.is_timeout() => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                on_error(&e.into());
+                std::thread::sleep(Duration::from_millis(500));
             }
         }
     }
@@ -304,6 +355,17 @@ impl HotStore for RedisStore {
                 .query(c)
         })?;
         Ok(rows.into_iter().map(|(id, s)| (id, s as i64)).collect())
+    }
+
+    fn broadcast(&self, payload: &str) -> Result<bool, StoreError> {
+        let channel = self.broadcast_channel();
+        self.with_conn(|c| {
+            redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(payload)
+                .query::<i64>(c)
+        })?;
+        Ok(true)
     }
 }
 

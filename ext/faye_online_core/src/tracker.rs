@@ -230,8 +230,12 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(config: &Config) -> Result<Tracker, StoreError> {
-        let hot: Arc<dyn HotStore> = match &config.redis_url {
-            Some(url) => Arc::new(RedisStore::new(url, &config.namespace)?),
+        let redis = match &config.redis_url {
+            Some(url) => Some(Arc::new(RedisStore::new(url, &config.namespace)?)),
+            None => None,
+        };
+        let hot: Arc<dyn HotStore> = match &redis {
+            Some(r) => r.clone(),
             None => Arc::new(MemoryStore::new()),
         };
         let query = Arc::new(Query {
@@ -277,6 +281,40 @@ impl Tracker {
         threads.push(spawn("faye-online-ticker", move || {
             ticker(ticker_tx, ticker_local, ticker_stop, gc_every)
         })?);
+
+        if let Some(redis) = redis {
+            let outbox = outbox.clone();
+            let stop = stopping.clone();
+            threads.push(spawn("faye-online-listener", move || {
+                let failing = std::cell::Cell::new(false);
+                redis.listen(
+                    &stop,
+                    |payload| {
+                        failing.set(false);
+                        match serde_json::from_str::<Value>(&payload) {
+                            Ok(Value::Object(mut m)) => {
+                                let channel = m
+                                    .remove("channel")
+                                    .and_then(|c| c.as_str().map(str::to_owned));
+                                let data = m.remove("data").unwrap_or(Value::Null);
+                                if let Some(channel) = channel {
+                                    outbox.push(Notification::Publish { channel, data });
+                                }
+                            }
+                            _ => outbox.log(LogLevel::Warn, "ignored a malformed broadcast"),
+                        }
+                    },
+                    |e| {
+                        if !failing.replace(true) {
+                            outbox.log(
+                                LogLevel::Warn,
+                                format!("lost the Redis subscription, reconnecting: {e}"),
+                            );
+                        }
+                    },
+                );
+            })?);
+        }
 
         let backend = match &config.redis_url {
             Some(url) => format!(
@@ -637,12 +675,25 @@ impl Worker {
         let _ = self.writes.send(Write_::Record(record));
     }
 
+    /// Publishes a room's new list: through the shared store to every
+    /// process when there is one, else (or if that fails) locally.
     fn publish(&self, room: &str, change: (&str, &User)) {
-        if let Some(users) = self.retry("read a room", || self.hot.room_users(room)) {
-            self.outbox.push(Notification::Publish {
-                channel: channel::user_list_channel(room),
-                data: user_list_message(room, &users, Some(change)),
-            });
+        let Some(users) = self.retry("read a room", || self.hot.room_users(room)) else {
+            return;
+        };
+        let channel = channel::user_list_channel(room);
+        let data = user_list_message(room, &users, Some(change));
+        let payload = json!({"channel": channel, "data": data}).to_string();
+        match self.hot.broadcast(&payload) {
+            Ok(true) => {}
+            Ok(false) => self.outbox.push(Notification::Publish { channel, data }),
+            Err(e) => {
+                self.outbox.log(
+                    LogLevel::Warn,
+                    format!("cannot broadcast to other processes, publishing here only: {e}"),
+                );
+                self.outbox.push(Notification::Publish { channel, data });
+            }
         }
     }
 
@@ -969,5 +1020,57 @@ mod tests {
             fd.read(&mut buf).unwrap() >= 1,
             "the start-up log line wakes the host"
         );
+    }
+
+    /// Two processes sharing Redis: a change made through one reaches the
+    /// user_list subscribers of both, once each.
+    #[test]
+    fn publications_reach_every_process_sharing_redis() {
+        let url = std::env::var("FAYE_ONLINE_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".into());
+        let ns = format!("fo_fanout_{}", std::process::id());
+        let probe = RedisStore::new(&url, &ns).unwrap();
+        if probe.clear().is_err() && std::env::var("FAYE_ONLINE_TEST_REDIS_URL").is_err() {
+            eprintln!("skipped: no Redis at {url}");
+            return;
+        }
+        let f = fixture("fanout");
+        let config = Config::from_json(
+            &json!({"database_url": f.url, "redis_url": url, "namespace": ns, "gc_interval_ms": 0})
+                .to_string(),
+        )
+        .unwrap();
+        let a = Tracker::new(&config).unwrap();
+        let b = Tracker::new(&config).unwrap();
+        let wait = |what: &str, cond: &mut dyn FnMut() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !cond() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting for {what}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait("both listeners", &mut || probe.listeners().unwrap() >= 2);
+        let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+        for (uid, id) in [(5, "taba"), (6, "tabb")] {
+            a.handshake(id);
+            a.incoming(&connect(id, uid));
+            wait("the publication in both processes", &mut || {
+                got_a.extend(publications(&a));
+                got_b.extend(publications(&b));
+                got_a.iter().any(|d| d["joined"][0]["uid"] == uid)
+                    && got_b.iter().any(|d| d["joined"][0]["uid"] == uid)
+            });
+        }
+        // Broadcasts arrive in order: a duplicate of the first change would
+        // have come before the second.
+        assert_eq!(got_a.len(), 2, "{got_a:?}");
+        assert_eq!(got_b.len(), 2, "{got_b:?}");
+        assert_eq!(got_b[1]["user_list"], json!([5, 6]));
+        a.close(Duration::from_secs(5));
+        b.close(Duration::from_secs(5));
+        probe.clear().unwrap();
     }
 }
