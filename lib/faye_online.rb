@@ -70,6 +70,29 @@ module FayeOnline
       reader._online_time(Integer(uid), time_channel.to_s)
     end
 
+    # The token that proves a page's claim, signed on the app's server with
+    # the secret the Faye server verifies (see auth_opts).
+    def auth_token(uid:, uname:, room_channel:, time_channel:, expires:, secret: configuration.secret)
+      raise ConfigurationError, "no secret: set secret: in FayeOnline.configure or FAYE_ONLINE_SECRET" unless secret
+
+      Native.sign(secret.to_s, Integer(uid), uname.to_s, room_channel.to_s, time_channel.to_s, Integer(expires))
+    end
+
+    # The auth_opts for Faye.init_online_client, signed when a secret is
+    # configured. In a Rails view:
+    #   auth_opts: <%= raw FayeOnline.auth_opts(uid: current_user.id, uname: current_user.name,
+    #                     room_channel: "/classes/4", time_channel: "/courses/5/lessons/1").to_json %>
+    def auth_opts(uid:, uname:, room_channel:, time_channel:, expires_in: 12 * 3600, secret: configuration.secret)
+      opts = { "room_channel" => room_channel.to_s, "time_channel" => time_channel.to_s,
+               "current_user" => { "uid" => Integer(uid), "uname" => uname.to_s } }
+      return opts unless secret
+
+      expires = Time.now.to_i + Integer(expires_in)
+      opts.merge("expires" => expires,
+                 "token" => auth_token(uid: uid, uname: uname, room_channel: room_channel,
+                                       time_channel: time_channel, expires: expires, secret: secret))
+    end
+
     # Waits until every change so far is stored (true), or +timeout+ passes.
     def flush(timeout = 10)
       @server ? @server.flush(timeout) : true

@@ -14,7 +14,7 @@ module FayeOnline
   # and in process memory otherwise; `store:` forces either.
   class Configuration
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
-               database_url migrate logger ping].freeze
+               database_url migrate logger secret].freeze
 
     attr_reader :options, :logger
 
@@ -55,6 +55,13 @@ module FayeOnline
 
     def namespace
       (@options[:namespace] || @env["FAYE_ONLINE_NAMESPACE"] || "faye").to_s
+    end
+
+    # The key the app signs identities with (secret: or FAYE_ONLINE_SECRET);
+    # nil means identities are not verified, as in the old gem.
+    def secret
+      value = @options.key?(:secret) ? @options[:secret] : @env["FAYE_ONLINE_SECRET"]
+      present?(value) ? value.to_s : nil
     end
 
     # Faye's long-poll timeout (seconds).
@@ -100,7 +107,8 @@ module FayeOnline
         "namespace" => namespace,
         "database_url" => Database.native_url(database_url, root: @root),
         "session_timeout_ms" => (session_timeout * 1000).round,
-        "gc_interval_ms" => (gc * 1000).round
+        "gc_interval_ms" => (gc * 1000).round,
+        "secret" => secret
       )
     end
 
@@ -119,6 +127,7 @@ module FayeOnline
       raise ConfigurationError, "gc: must be zero (off) or positive" if gc.negative?
       raise ConfigurationError, "namespace: may hold only letters, digits, _ and -" unless namespace.match?(/\A[A-Za-z0-9_-]+\z/)
       raise ConfigurationError, "mount: must start with /" unless mount.start_with?("/")
+      raise ConfigurationError, "secret: must be at least 16 characters" if secret && secret.length < 16
       redis_url
     rescue ArgumentError, TypeError => e
       raise ConfigurationError, e.message

@@ -147,11 +147,52 @@ fn incoming_from(ruby: &Ruby, message: RHash) -> Incoming {
         let mut budget = 64;
         to_json(ruby, v, 0, &mut budget)
     });
+    let subscription = match message.get("subscription") {
+        Some(v) => match RArray::from_value(v) {
+            Some(list) => list
+                .into_iter()
+                .take(100)
+                .filter_map(|i| RString::from_value(i).and_then(|s| rstring_utf8(s).ok()))
+                .collect(),
+            None => RString::from_value(v)
+                .and_then(|s| rstring_utf8(s).ok())
+                .into_iter()
+                .collect(),
+        },
+        None => Vec::new(),
+    };
     Incoming {
         channel: string_field(message, "channel").unwrap_or_default(),
         client_id: string_field(message, "clientId"),
         auth,
+        subscription,
     }
+}
+
+/// `FayeOnline::Native.sign(secret, uid, uname, room, time, expires)`: the
+/// token for a page, after checking the claim as the server will.
+fn sign(
+    ruby: &Ruby,
+    secret: String,
+    uid: u64,
+    uname: String,
+    room: String,
+    time: String,
+    expires: i64,
+) -> Result<String, Error> {
+    let claim = serde_json::json!({"room_channel": room, "time_channel": time,
+                                   "current_user": {"uid": uid, "uname": uname}});
+    let auth = faye_online_core::Auth::from_value(&claim).map_err(|e| {
+        Error::new(
+            ruby.exception_arg_error(),
+            format!("{}: {}", e.args, e.text),
+        )
+    })?;
+    Ok(faye_online_core::auth::sign(
+        secret.as_bytes(),
+        &auth,
+        expires,
+    ))
 }
 
 fn users_to_ruby(ruby: &Ruby, users: &[User]) -> Result<RArray, Error> {
@@ -349,6 +390,8 @@ impl RbQuery {
 fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("FayeOnline")?;
     let native = module.define_module("Native")?;
+
+    native.define_module_function("sign", function!(sign, 6))?;
 
     let tracker = native.define_class("Tracker", ruby.class_object())?;
     tracker.define_singleton_method("new", function!(RbTracker::new, 1))?;

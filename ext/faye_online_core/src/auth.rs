@@ -115,6 +115,83 @@ impl Auth {
     }
 }
 
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The text a token signs: every field of the claim and its expiry.
+fn signed_text(auth: &Auth, expires: i64) -> String {
+    format!(
+        "faye-online/v1\n{}\n{}\n{}\n{}\n{}",
+        auth.user.uid, auth.user.uname, auth.room, auth.time, expires
+    )
+}
+
+/// The token that the app signs on its server for a page: lowercase hex of
+/// HMAC-SHA256(secret, "faye-online/v1\n<uid>\n<uname>\n<room>\n<time>\n<expires>").
+pub fn sign(secret: &[u8], auth: &Auth, expires: i64) -> String {
+    use hmac::Mac;
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(signed_text(auth, expires).as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != 64 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl Auth {
+    /// Checks the `token` and `expires` fields of `auth` (a message's auth
+    /// object) against this claim, in constant time.
+    pub fn verify(&self, secret: &[u8], auth: &Value, now_secs: i64) -> Result<(), BayeuxError> {
+        use hmac::Mac;
+        let token = match auth.get("token") {
+            Some(Value::String(t)) => t,
+            Some(_) => return Err(BayeuxError::forbidden("auth.token", "must be a string")),
+            None => {
+                return Err(BayeuxError::forbidden(
+                    "auth.token",
+                    "is required: this server verifies identities",
+                ))
+            }
+        };
+        let expires = match auth.get("expires") {
+            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+                BayeuxError::forbidden("auth.expires", "must be an integer (Unix seconds)")
+            })?,
+            _ => {
+                return Err(BayeuxError::forbidden(
+                    "auth.expires",
+                    "must be an integer (Unix seconds)",
+                ))
+            }
+        };
+        let Some(given) = unhex(token) else {
+            return Err(BayeuxError::forbidden("auth.token", "is not a valid token"));
+        };
+        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+        mac.update(signed_text(self, expires).as_bytes());
+        if mac.verify_slice(&given).is_err() {
+            return Err(BayeuxError::forbidden(
+                "auth.token",
+                "does not match this user, room and lesson",
+            ));
+        }
+        if expires < now_secs {
+            return Err(BayeuxError::forbidden("auth.token", "has expired"));
+        }
+        Ok(())
+    }
+}
+
 fn channel_field(value: Option<&Value>, field: &str) -> Result<String, BayeuxError> {
     match value {
         Some(Value::String(name)) => match channel::check(name) {
@@ -245,6 +322,48 @@ mod tests {
             assert_eq!(err.code, 400, "{value}");
             assert_eq!(err.args, field, "{value}");
         }
+    }
+
+    #[test]
+    fn tokens_bind_every_field_and_expire() {
+        let secret = b"s3cret";
+        let auth = Auth::from_value(&good()).unwrap();
+        let mut v = good();
+        v["expires"] = json!(2_000);
+        v["token"] = json!(sign(secret, &auth, 2_000));
+        assert_eq!(auth.verify(secret, &v, 1_000), Ok(()));
+        assert_eq!(
+            auth.verify(secret, &v, 2_001).unwrap_err().text,
+            "has expired"
+        );
+        assert!(auth.verify(b"other", &v, 1_000).is_err());
+        let mut other_user = auth.clone();
+        other_user.user.uid += 1;
+        assert!(other_user.verify(secret, &v, 1_000).is_err());
+        let mut other_room = auth.clone();
+        other_room.room = "/classes/5".into();
+        assert!(other_room.verify(secret, &v, 1_000).is_err());
+        let mut later = v.clone();
+        later["expires"] = json!(3_000);
+        assert!(
+            auth.verify(secret, &later, 1_000).is_err(),
+            "expiry is signed"
+        );
+        for (token, expires) in [
+            (json!(null), json!(2_000)),
+            (json!("zz"), json!(2_000)),
+            (json!(5), json!(2_000)),
+            (v["token"].clone(), json!("2000")),
+        ] {
+            let mut bad = v.clone();
+            bad["token"] = token;
+            bad["expires"] = expires;
+            let err = auth.verify(secret, &bad, 1_000).unwrap_err();
+            assert_eq!(err.code, 403);
+        }
+        let mut missing = v.clone();
+        missing.as_object_mut().unwrap().remove("token");
+        assert_eq!(auth.verify(secret, &missing, 1_000).unwrap_err().code, 403);
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Config {
     /// A clientId not seen for this long is swept (ms).
     #[serde(default = "default_session_timeout_ms")]
     pub session_timeout_ms: i64,
+    /// With a secret, every `auth` must carry a token the app signed with it.
+    #[serde(default)]
+    pub secret: Option<String>,
     /// How often the sweep runs (ms); 0 disables it.
     #[serde(default = "default_gc_interval_ms")]
     pub gc_interval_ms: i64,
@@ -49,6 +52,9 @@ impl Config {
                 "invalid namespace {:?}: use letters, digits, _ and -",
                 config.namespace
             ));
+        }
+        if config.secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return Err("the secret must be at least 16 characters".into());
         }
         if config.session_timeout_ms < 1_000 {
             return Err("session timeout must be at least one second".into());

@@ -11,6 +11,8 @@ pub struct Incoming {
     pub channel: String,
     pub client_id: Option<String>,
     pub auth: Option<Result<Value, BayeuxError>>,
+    /// The channels of a `/meta/subscribe`.
+    pub subscription: Vec<String>,
 }
 
 /// What the host does with the message.
@@ -45,10 +47,19 @@ impl Incoming {
             _ => None,
         };
         let auth = map.get("auth").map(|a| Ok(a.clone()));
+        let subscription = match map.get("subscription") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Incoming {
             channel,
             client_id,
             auth,
+            subscription,
         })
     }
 }

@@ -226,6 +226,7 @@ pub struct Tracker {
     waker_fd: Mutex<Option<UnixStream>>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    secret: Option<Vec<u8>>,
 }
 
 impl Tracker {
@@ -331,7 +332,14 @@ impl Tracker {
                 crate::sql::redact(&config.database_url)
             ),
         );
+        if config.secret.is_none() {
+            outbox.log(
+                LogLevel::Warn,
+                "no secret is set: identities are not verified, and any page can claim any uid",
+            );
+        }
         Ok(Tracker {
+            secret: config.secret.as_ref().map(|s| s.as_bytes().to_vec()),
             query,
             local,
             outbox,
@@ -407,18 +415,24 @@ impl Tracker {
                 let Some(client_id) = client_id else {
                     return Verdict::Pass;
                 };
-                let auth = match &msg.auth {
+                let (auth, value) = match &msg.auth {
                     None => {
                         self.seen(client_id, now);
                         return Verdict::Pass;
                     }
                     Some(Err(e)) => return Verdict::Refuse(e.clone()),
                     Some(Ok(value)) => match Auth::from_value(value) {
-                        Ok(auth) => auth,
+                        Ok(auth) => (auth, value),
                         Err(e) => return Verdict::Refuse(e),
                     },
                 };
-                self.connect(client_id, auth, now)
+                self.connect(client_id, auth, value, now)
+            }
+            "/meta/subscribe" => {
+                if let Some(client_id) = client_id {
+                    self.seen(client_id, now);
+                }
+                self.check_subscription(msg, now)
             }
             "/meta/disconnect" => {
                 if let Some(client_id) = client_id {
@@ -468,7 +482,50 @@ impl Tracker {
         }
     }
 
-    fn connect(&self, client_id: &str, auth: Auth, now: i64) -> Verdict {
+    /// With a secret, a room's user_list is only for holders of a valid
+    /// token for that room.
+    fn check_subscription(&self, msg: &Incoming, now: i64) -> Verdict {
+        let Some(secret) = &self.secret else {
+            return Verdict::Pass;
+        };
+        for sub in &msg.subscription {
+            if !sub.ends_with("/user_list") {
+                continue;
+            }
+            let Some(room) = channel::room_of_user_list(sub) else {
+                return Verdict::Refuse(BayeuxError::forbidden(
+                    sub.as_str(),
+                    "not a room's user_list",
+                ));
+            };
+            let value = match &msg.auth {
+                Some(Ok(value)) => value,
+                Some(Err(e)) => return Verdict::Refuse(e.clone()),
+                None => {
+                    return Verdict::Refuse(BayeuxError::forbidden(
+                        sub.as_str(),
+                        "subscribing to a user_list needs auth with a token for the room",
+                    ))
+                }
+            };
+            let auth = match Auth::from_value(value) {
+                Ok(auth) => auth,
+                Err(e) => return Verdict::Refuse(e),
+            };
+            if auth.room != room {
+                return Verdict::Refuse(BayeuxError::forbidden(
+                    sub.as_str(),
+                    "the token is for another room",
+                ));
+            }
+            if let Err(e) = auth.verify(secret, value, now / 1000) {
+                return Verdict::Refuse(e);
+            }
+        }
+        Verdict::Pass
+    }
+
+    fn connect(&self, client_id: &str, auth: Auth, value: &Value, now: i64) -> Verdict {
         let mut local = self.local.lock();
         let Some(client) = local.clients.get_mut(client_id) else {
             // Not a clientId of this process: Faye answers 401 itself.
@@ -491,6 +548,13 @@ impl Tracker {
                 "this clientId is already connected to other channels; open a new client",
             )),
             None => {
+                // A token is checked once, when the clientId first connects:
+                // a page left open past its token's expiry stays online.
+                if let Some(secret) = &self.secret {
+                    if let Err(e) = auth.verify(secret, value, now / 1000) {
+                        return Verdict::Refuse(e);
+                    }
+                }
                 client.auth = Some(auth.clone());
                 drop(local);
                 self.send(Event::Connect {
@@ -875,13 +939,19 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Fixture {
+        fixture_with(name, json!({}))
+    }
+
+    fn fixture_with(name: &str, extra: Value) -> Fixture {
         let dir = std::env::temp_dir().join(format!("fo_tracker_{}_{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("t.sqlite3").display());
         test_schema::create(crate::sql::open(&url).unwrap().as_mut());
-        let config =
-            Config::from_json(&json!({"database_url": url, "gc_interval_ms": 0}).to_string())
-                .unwrap();
+        let mut config = json!({"database_url": url, "gc_interval_ms": 0});
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        let config = Config::from_json(&config.to_string()).unwrap();
         Fixture {
             tracker: Tracker::new(&config).unwrap(),
             dir,
@@ -897,6 +967,7 @@ mod tests {
                 json!({"room_channel": "/classes/4", "time_channel": "/courses/5/lessons/1",
                                 "current_user": {"uid": uid, "uname": format!("u{uid}")}}),
             )),
+            subscription: Vec::new(),
         }
     }
 
@@ -932,6 +1003,7 @@ mod tests {
             channel: "/meta/disconnect".into(),
             client_id: Some(id.into()),
             auth: None,
+            subscription: Vec::new(),
         };
         t.incoming(&disconnect("tab1"));
         t.session_ended("tab1");
@@ -971,10 +1043,67 @@ mod tests {
             channel: "/classes/4/user_list".into(),
             client_id: Some("tab1".into()),
             auth: None,
+            subscription: Vec::new(),
         };
         assert!(matches!(t.incoming(&publish), Verdict::Refuse(e) if e.code == 403));
         // A clientId this process never handshook is left to Faye (401).
         assert_eq!(t.incoming(&connect("stranger", 11)), Verdict::Pass);
+        assert!(t.flush(Duration::from_secs(5)));
+        let users = t.query().online_users("/classes/4").unwrap();
+        assert_eq!(users.iter().map(|u| u.uid).collect::<Vec<_>>(), vec![9]);
+    }
+
+    #[test]
+    fn with_a_secret_only_signed_claims_count() {
+        let secret = "a-secret-of-sixteen+";
+        let f = fixture_with("secret", json!({"secret": secret}));
+        let t = &f.tracker;
+        let now = clock::now_ms() / 1000;
+        let signed = |uid: u64, room: &str, expires: i64| {
+            let mut msg = connect("x", uid);
+            let Some(Ok(value)) = &mut msg.auth else {
+                unreachable!()
+            };
+            value["room_channel"] = json!(room);
+            let auth = Auth::from_value(value).unwrap();
+            value["expires"] = json!(expires);
+            value["token"] = json!(crate::auth::sign(secret.as_bytes(), &auth, expires));
+            value.clone()
+        };
+        let refused = |v: Verdict| matches!(v, Verdict::Refuse(e) if e.code == 403);
+        t.handshake("tab1");
+        assert!(refused(t.incoming(&connect("tab1", 9))), "no token");
+        let mut forged = connect("tab1", 10);
+        forged.auth = Some(Ok({
+            let mut v = signed(9, "/classes/4", now + 60);
+            v["current_user"]["uid"] = json!(10);
+            v
+        }));
+        assert!(refused(t.incoming(&forged)), "a token for another uid");
+        let mut expired = connect("tab1", 9);
+        expired.auth = Some(Ok(signed(9, "/classes/4", now - 1)));
+        assert!(refused(t.incoming(&expired)), "expired");
+        let mut good = connect("tab1", 9);
+        good.auth = Some(Ok(signed(9, "/classes/4", now + 60)));
+        assert_eq!(t.incoming(&good), Verdict::Pass);
+        assert_eq!(t.incoming(&good), Verdict::Pass, "polls again");
+
+        let subscribe = |auth: Option<Value>| Incoming {
+            channel: "/meta/subscribe".into(),
+            client_id: Some("tab1".into()),
+            auth: auth.map(Ok),
+            subscription: vec!["/classes/4/user_list".into()],
+        };
+        assert!(refused(t.incoming(&subscribe(None))));
+        assert!(refused(t.incoming(&subscribe(Some(signed(
+            9,
+            "/classes/5",
+            now + 60
+        ))))));
+        assert_eq!(
+            t.incoming(&subscribe(Some(signed(9, "/classes/4", now + 60)))),
+            Verdict::Pass
+        );
         assert!(t.flush(Duration::from_secs(5)));
         let users = t.query().online_users("/classes/4").unwrap();
         assert_eq!(users.iter().map(|u| u.uid).collect::<Vec<_>>(), vec![9]);
