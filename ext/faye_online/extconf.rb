@@ -52,7 +52,7 @@ File.write(File.join(ext_dir, "Makefile"), <<~MAKE)
 
   build:
   \tCARGO_TARGET_DIR="$(CARGO_TARGET_DIR)" RUBY="$(RUBY)" "$(CARGO)" build --release --locked --manifest-path "$(GEM_ROOT)/Cargo.toml" -p faye_online
-  \tcp "$(BUILT)" $(DLLIB)
+  \tcp "$(BUILT)" $(DLLIB).tmp && mv -f $(DLLIB).tmp $(DLLIB)
 
   $(DLLIB):
   \t$(MAKE) build

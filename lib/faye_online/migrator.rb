@@ -1,0 +1,146 @@
+# frozen_string_literal: true
+
+require "uri"
+require_relative "database"
+
+module FayeOnline
+  # Runs faye-online's ActiveRecord migrations (db/migrate, the one source of
+  # truth for the tables) against a database URL, without Rails. It works on a
+  # private connection handler, so an application's own ActiveRecord
+  # connection is neither used nor replaced, and it disconnects when done.
+  #
+  #   FayeOnline::Migrator.migrate!("mysql2://root@127.0.0.1:3306/app")
+  #   FayeOnline::Migrator.migrate!(FayeOnline::Database.resolve)
+  module Migrator
+    MIGRATIONS_DIR = File.expand_path("../../db/migrate", __dir__)
+
+    # MySQL's "Unknown database" error.
+    UNKNOWN_DATABASE = 1049
+
+    module_function
+
+    # Creates the database when it does not exist (the MySQL database, or the
+    # directory of the SQLite file), then applies the pending migrations.
+    def migrate!(url, verbose: false)
+      require "active_record"
+      config = connection_config(url)
+      prepare_database(config)
+      with_connection(config) do
+        with_verbosity(verbose) { migration_context.migrate }
+      end
+      nil
+    end
+
+    # True when the database at +url+ lacks some of faye-online's migrations.
+    def pending?(url)
+      require "active_record"
+      config = connection_config(url)
+      prepare_database(config)
+      with_connection(config) { migration_context.needs_migration? }
+    end
+
+    # The ActiveRecord configuration for a mysql2:// or sqlite3: URL.
+    def connection_config(url)
+      url = url.to_s
+      case url
+      when %r{\Amysql2?://}
+        mysql_config(url)
+      when /\Asqlite3?:/
+        path = Database.sqlite_path(url)
+        path = File.expand_path(path) unless path == ":memory:"
+        { adapter: "sqlite3", database: path, migrations_paths: [MIGRATIONS_DIR] }
+      else
+        raise ArgumentError,
+              "faye-online supports mysql2:// and sqlite3: database URLs, not #{Database.redact(url).inspect}"
+      end
+    end
+
+    def mysql_config(url)
+      uri = URI.parse(url)
+      database = unescape(uri.path.to_s.sub(%r{\A/}, ""))
+      raise ArgumentError, "no database name in #{Database.redact(url).inspect}" if database.empty?
+
+      config = {
+        adapter: "mysql2",
+        host: uri.hostname,
+        port: uri.port,
+        username: uri.user && unescape(uri.user),
+        password: uri.password && unescape(uri.password),
+        database: database,
+        encoding: "utf8mb4",
+        migrations_paths: [MIGRATIONS_DIR]
+      }
+      URI.decode_www_form(uri.query.to_s).each { |key, value| config[key.to_sym] = value }
+      config.compact
+    end
+
+    def prepare_database(config)
+      if config[:adapter] == "sqlite3"
+        return if config[:database] == ":memory:"
+
+        require "fileutils"
+        FileUtils.mkdir_p(File.dirname(config[:database]))
+      else
+        create_mysql_database(config)
+      end
+    end
+
+    # Connects to the database first, so that an account allowed to use its
+    # database but not to create databases still works; creates it only when
+    # MySQL says it does not exist.
+    def create_mysql_database(config)
+      require "mysql2"
+      options = config.slice(:host, :port, :username, :password, :socket, :encoding)
+      options[:port] = Integer(options[:port]) if options[:port]
+      begin
+        Mysql2::Client.new(**options, database: config[:database]).close
+      rescue Mysql2::Error => e
+        raise unless e.error_number == UNKNOWN_DATABASE
+
+        client = Mysql2::Client.new(**options)
+        begin
+          name = config[:database].gsub("`", "``")
+          client.query("CREATE DATABASE IF NOT EXISTS `#{name}` CHARACTER SET utf8mb4")
+        ensure
+          client.close
+        end
+      end
+    end
+
+    def with_connection(config)
+      previous = ActiveRecord::Base.connection_handler
+      ActiveRecord::Base.connection_handler = ActiveRecord::ConnectionAdapters::ConnectionHandler.new
+      begin
+        ActiveRecord::Base.establish_connection(config)
+        yield
+      ensure
+        ActiveRecord::Base.remove_connection
+        ActiveRecord::Base.connection_handler = previous
+      end
+    end
+
+    def with_verbosity(verbose)
+      saved = ActiveRecord::Migration.verbose
+      ActiveRecord::Migration.verbose = verbose
+      yield
+    ensure
+      ActiveRecord::Migration.verbose = saved
+    end
+
+    # ActiveRecord 7.2 moved the migration context to the connection pool;
+    # both read the migrations_paths given in the connection config.
+    def migration_context
+      pool = ActiveRecord::Base.connection_pool
+      return pool.migration_context if pool.respond_to?(:migration_context)
+
+      ActiveRecord::Base.connection.migration_context
+    end
+
+    def unescape(text)
+      URI.decode_www_form_component(text.gsub("+", "%2B"))
+    end
+
+    private_class_method :mysql_config, :prepare_database, :create_mysql_database,
+                         :with_connection, :with_verbosity, :migration_context, :unescape
+  end
+end
