@@ -28,8 +28,12 @@ pub enum Record {
         time: String,
         client_id: String,
     },
-    /// The user came online in the room.
-    RoomJoin { room: String, uid: u64 },
+    /// The user came online in the room (and is known by `uname`).
+    RoomJoin {
+        room: String,
+        uid: u64,
+        uname: String,
+    },
     /// The user went offline in the room.
     RoomLeave { room: String, uid: u64 },
     /// The user's lesson timer started.
@@ -119,12 +123,15 @@ impl DurableStore {
                 )?;
                 Ok(())
             }
-            Record::RoomJoin { room, uid } => s.edit_online_list(room, |list| {
-                if !list.contains(uid) {
-                    list.push(*uid);
-                    list.sort_unstable();
-                }
-            }),
+            Record::RoomJoin { room, uid, uname } => {
+                s.remember_name(*uid, uname)?;
+                s.edit_online_list(room, |list| {
+                    if !list.contains(uid) {
+                        list.push(*uid);
+                        list.sort_unstable();
+                    }
+                })
+            }
             Record::RoomLeave { room, uid } => s.edit_online_list(room, |list| list.retain(|u| u != uid)),
             Record::TimerStart { uid, time, at_ms } => s.edit_online_times(*uid, |times| {
                 times.insert(started_key(time), Value::String(clock::compact_local(*at_ms)));
@@ -165,6 +172,39 @@ impl DurableStore {
         let id = parse_int(&row, 0)?;
         self.channel_ids.insert(name.to_owned(), id);
         Ok(id)
+    }
+
+    /// Records the name a user last connected with.
+    fn remember_name(&mut self, uid: u64, uname: &str) -> Result<(), StoreError> {
+        let now = clock::sql_datetime(clock::now_ms());
+        let conn = self.conn()?;
+        let sql = match conn.dialect() {
+            sql::Dialect::MySql => "INSERT INTO faye_online_user_names (uid, uname, created_at, updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE uname = VALUES(uname), updated_at = VALUES(updated_at)",
+            sql::Dialect::Sqlite => "INSERT INTO faye_online_user_names (uid, uname, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET uname = excluded.uname, updated_at = excluded.updated_at",
+        };
+        conn.execute(
+            sql,
+            &[
+                Param::Int(uid as i64),
+                uname.into(),
+                now.clone().into(),
+                now.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The name a user last connected with ("" if unknown).
+    pub fn user_name(&mut self, uid: u64) -> Result<String, StoreError> {
+        self.guarded(|s| {
+            let row = s.conn()?.first_row(
+                "SELECT uname FROM faye_online_user_names WHERE uid = ?",
+                &[Param::Int(uid as i64)],
+            )?;
+            Ok(row
+                .and_then(|r| r.into_iter().next().flatten())
+                .unwrap_or_default())
+        })
     }
 
     fn edit_online_list(
@@ -344,6 +384,8 @@ pub mod test_schema {
             format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
             "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
             "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
+            format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at DATETIME, updated_at DATETIME)"),
+            "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
         ] {
             conn.execute(&ddl, &[]).unwrap();
         }
@@ -359,24 +401,16 @@ mod tests {
         let mut store = DurableStore::new(url);
         let room = "/classes/4";
         let time = "/courses/5/lessons/1";
-        store
-            .apply(&Record::RoomJoin {
-                room: room.into(),
-                uid: 7,
-            })
-            .unwrap();
-        store
-            .apply(&Record::RoomJoin {
-                room: room.into(),
-                uid: 3,
-            })
-            .unwrap();
-        store
-            .apply(&Record::RoomJoin {
-                room: room.into(),
-                uid: 7,
-            })
-            .unwrap();
+        let join = |uid: u64, uname: &str| Record::RoomJoin {
+            room: room.into(),
+            uid,
+            uname: uname.into(),
+        };
+        store.apply(&join(7, "seven")).unwrap();
+        store.apply(&join(3, "three")).unwrap();
+        store.apply(&join(7, "Seven")).unwrap();
+        assert_eq!(store.user_name(7).unwrap(), "Seven");
+        assert_eq!(store.user_name(99).unwrap(), "");
         assert_eq!(store.online_uids(room).unwrap(), vec![3, 7]);
         store
             .apply(&Record::RoomLeave {

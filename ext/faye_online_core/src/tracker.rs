@@ -157,24 +157,26 @@ impl Query {
         })
     }
 
-    /// The users online in `room`, sorted by uid. Without a hot store the
-    /// durable list knows no names, so `uname` is empty.
+    /// The users online in `room`, sorted by uid: from the hot store, or
+    /// else from the durable list and the names recorded beside it.
     pub fn online_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
         if channel::check(room).is_err() {
             return Ok(Vec::new());
         }
         match &self.hot {
             Some(hot) => hot.room_users(room),
-            None => Ok(self
-                .durable
-                .lock()
-                .online_uids(room)?
-                .into_iter()
-                .map(|uid| User {
-                    uid,
-                    uname: String::new(),
-                })
-                .collect()),
+            None => {
+                let mut durable = self.durable.lock();
+                let uids = durable.online_uids(room)?;
+                uids.into_iter()
+                    .map(|uid| {
+                        Ok(User {
+                            uid,
+                            uname: durable.user_name(uid)?,
+                        })
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -790,6 +792,7 @@ impl Worker {
                     self.write(Record::RoomJoin {
                         room: auth.room.clone(),
                         uid: auth.user.uid,
+                        uname: auth.user.uname.clone(),
                     });
                     self.publish(&auth.room, ("joined", &auth.user));
                 }

@@ -1,0 +1,161 @@
+# frozen_string_literal: true
+
+module FayeOnlineSpec
+  # The deployments every integration spec runs against. Each gets its own
+  # database for this test run, migrated once with FayeOnline::Migrator.
+  class Configuration
+    attr_reader :name
+
+    def initialize(name)
+      @name = name
+      @migrated = false
+    end
+
+    def redis?
+      false
+    end
+
+    # Migrates on first use; empties the tables for a new example group.
+    def prepare!
+      unless @migrated
+        require "faye_online/migrator"
+        create_database
+        FayeOnline::Migrator.migrate!(database_url)
+        @migrated = true
+      end
+      sql.truncate_all!
+    end
+
+    def sql
+      @sql ||= SqlDatabase.open(database_url)
+    end
+
+    # The environment for spec/fixtures/faye.ru.
+    def server_env(namespace:, timeout: 25, gc: 5)
+      { "FAYE_ONLINE_STORE" => store.to_s, "REDIS_URL" => redis_url,
+        "FAYE_ONLINE_NAMESPACE" => namespace, "DATABASE_URL" => database_url,
+        "FAYE_ONLINE_TIMEOUT" => timeout.to_s, "FAYE_ONLINE_GC" => gc.to_s }
+    end
+
+    # The options for FayeOnline.configure in the test process.
+    def query_options(namespace:)
+      options = { store: store, namespace: namespace, database_url: database_url }
+      options[:redis_url] = redis_url if redis_url
+      options
+    end
+
+    def redis_space(_namespace)
+      nil
+    end
+
+    def cleanup!
+      @sql&.close
+      @sql = nil
+    end
+
+    def to_s
+      name
+    end
+  end
+
+  # Redis for the hot state, MariaDB for the records: the production shape.
+  class RedisMariadbConfiguration < Configuration
+    DEFAULT_DATABASE_URL = "mysql2://root@127.0.0.1:3306/faye_online_test"
+    DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+    def initialize
+      super("Redis + MariaDB")
+      base = ENV.fetch("FAYE_ONLINE_TEST_DATABASE_URL", "").then { |u| u.empty? ? DEFAULT_DATABASE_URL : u }
+      uri = URI(base)
+      uri.path = "/#{uri.path.delete_prefix('/')}_#{Process.pid}"
+      @database_url = uri.to_s
+      @redis_url = ENV.fetch("FAYE_ONLINE_TEST_REDIS_URL", "").then { |u| u.empty? ? DEFAULT_REDIS_URL : u }
+    end
+
+    attr_reader :database_url, :redis_url
+
+    def store
+      :redis
+    end
+
+    def redis?
+      true
+    end
+
+    def redis_space(namespace)
+      RedisSpace.new(redis_url, namespace)
+    end
+
+    def create_database
+      SqlDatabase::Mysql.create_database(database_url)
+    end
+
+    def cleanup!
+      super
+      SqlDatabase::Mysql.drop_database(database_url) if @migrated && !ENV["FAYE_ONLINE_TEST_KEEP_DATABASES"]
+    end
+  end
+
+  # The embedded default: state in the server's memory, records in SQLite.
+  class MemorySqliteConfiguration < Configuration
+    def initialize
+      super("memory + SQLite")
+      @path = FayeOnlineSpec.tmp_path("test-db", "faye_online_#{Process.pid}.sqlite3")
+    end
+
+    def database_url
+      "sqlite3:#{@path}"
+    end
+
+    def redis_url
+      nil
+    end
+
+    def store
+      :memory
+    end
+
+    def create_database
+      FileUtils.mkdir_p(File.dirname(@path))
+      remove_files_of_dead_runs
+      FileUtils.rm_f([@path, "#{@path}-wal", "#{@path}-shm", "#{@path}-journal"])
+    end
+
+    # A run that crashed left its database behind; its pid tells it is gone.
+    def remove_files_of_dead_runs
+      Dir[File.join(File.dirname(@path), "faye_online_*.sqlite3*")].each do |file|
+        pid = File.basename(file)[/\Afaye_online_(\d+)\.sqlite3/, 1].to_i
+        next if pid.zero? || pid == Process.pid || process_alive?(pid)
+
+        FileUtils.rm_f(file)
+      end
+    end
+
+    def process_alive?(pid)
+      Process.kill(0, pid)
+      true
+    rescue Errno::ESRCH
+      false
+    rescue Errno::EPERM
+      true
+    end
+
+    def cleanup!
+      super
+      return if ENV["FAYE_ONLINE_TEST_KEEP_DATABASES"]
+
+      FileUtils.rm_f([@path, "#{@path}-wal", "#{@path}-shm", "#{@path}-journal"])
+    end
+  end
+
+  def self.configurations
+    @configurations ||= [RedisMariadbConfiguration.new, MemorySqliteConfiguration.new]
+  end
+end
+
+RSpec.configure do |config|
+  config.after(:suite) do
+    FayeOnlineSpec::ServerProcess.running.dup.each(&:stop)
+    FayeOnlineSpec.configurations.each(&:cleanup!)
+  end
+end

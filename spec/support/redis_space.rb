@@ -1,0 +1,57 @@
+# frozen_string_literal: true
+
+require "redis"
+
+module FayeOnlineSpec
+  # The keys of one faye-online namespace in the test Redis database.
+  class RedisSpace
+    attr_reader :namespace, :redis
+
+    def initialize(url, namespace)
+      @redis = Redis.new(url: url)
+      @namespace = namespace
+    end
+
+    # "/<ns>/<rest>"
+    def key(rest)
+      "/#{namespace}/#{rest}"
+    end
+
+    def keys
+      redis.scan_each(match: "#{key('')}*").to_a
+    end
+
+    def clear!
+      found = keys
+      redis.del(*found) unless found.empty?
+    end
+
+    def client_hash(client_id)
+      redis.hgetall(key("client:#{client_id}"))
+    end
+
+    def room_users(room)
+      redis.hgetall(key("room:#{room}:users"))
+    end
+
+    def room_clients(room, uid)
+      redis.smembers(key("room:#{room}:uid:#{uid}"))
+    end
+
+    def time_clients(time_channel, uid)
+      redis.smembers(key("time:#{time_channel}:uid:#{uid}"))
+    end
+
+    def time_started(time_channel)
+      redis.hgetall(key("time:#{time_channel}:started"))
+    end
+
+    def client_last_seen(client_id)
+      redis.zscore(key("clients"), client_id)
+    end
+
+    def close
+      redis.close
+    end
+  end
+end

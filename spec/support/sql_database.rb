@@ -1,0 +1,211 @@
+# frozen_string_literal: true
+
+require "json"
+require "uri"
+
+module FayeOnlineSpec
+  # Reads faye-online's durable tables straight from MariaDB (mysql2 gem) or
+  # SQLite (sqlite3 gem), the way an app or an auditor would see them.
+  class SqlDatabase
+    KEPT_TABLES = %w[schema_migrations ar_internal_metadata].freeze
+
+    def self.open(url)
+      if url.start_with?("mysql2:")
+        Mysql.new(url)
+      elsif url.start_with?("sqlite3:")
+        Sqlite.new(url)
+      else
+        raise ArgumentError, "unsupported database URL: #{url}"
+      end
+    end
+
+    # Empties every faye-online table (keeps the migration bookkeeping).
+    def truncate_all!
+      (tables - KEPT_TABLES).each { |table| truncate(table) }
+    end
+
+    def channel_id(name)
+      rows("SELECT id FROM faye_channels WHERE name = ?", name).first&.fetch("id")
+    end
+
+    # The log table has no id column: rows come oldest first by time, and a
+    # login before a logout of the same second.
+    LOG_ORDER = "ORDER BY t, status DESC"
+
+    # Login (status 1) and logout (status 0) rows of a uid, oldest first.
+    def login_logs(uid)
+      rows("SELECT * FROM faye_user_login_logs WHERE uid = ? #{LOG_ORDER}", uid).map { |row| normalize_log(row) }
+    end
+
+    def login_logs_of_client(client_id)
+      rows("SELECT * FROM faye_user_login_logs WHERE clientId = ? #{LOG_ORDER}", client_id)
+        .map { |row| normalize_log(row) }
+    end
+
+    # [status, clientId] pairs of a uid's log rows, oldest first.
+    def log_entries(uid)
+      login_logs(uid).map { |row| [row["status"], row["clientId"]] }
+    end
+
+    # The uids listed online in a room (nil when the room has no list row).
+    def online_uids(room)
+      id = channel_id(room)
+      return nil unless id
+
+      row = rows("SELECT user_info_list FROM faye_channel_online_lists WHERE channel_id = ?", id).first
+      row && JSON.parse(row["user_info_list"].to_s.empty? ? "[]" : row["user_info_list"])
+    end
+
+    # The decoded online_times JSON of a user (nil when the user has no row).
+    def online_times(uid)
+      row = rows("SELECT online_times FROM faye_user_online_times WHERE user_id = ?", uid).first
+      row && JSON.parse(row["online_times"].to_s.empty? ? "{}" : row["online_times"])
+    end
+
+    def count(table)
+      rows("SELECT COUNT(*) AS n FROM #{table}").first["n"].to_i
+    end
+
+    private
+
+    def normalize_log(row)
+      status = row["status"]
+      status = status == true || status.to_s == "1" || status.to_s == "t" ? 1 : 0
+      row.merge("status" => status, "uid" => row["uid"].to_i, "channel_id" => row["channel_id"]&.to_i)
+    end
+
+    # MariaDB / MySQL through the mysql2 gem.
+    class Mysql < SqlDatabase
+      attr_reader :database
+
+      def self.connect_options(url)
+        uri = URI(url)
+        options = { host: uri.host || "127.0.0.1", port: uri.port || 3306,
+                    username: uri.user ? URI.decode_www_form_component(uri.user) : "root" }
+        options[:password] = URI.decode_www_form_component(uri.password) if uri.password
+        options
+      end
+
+      def self.database_name(url)
+        URI(url).path.to_s.delete_prefix("/")
+      end
+
+      def self.create_database(url)
+        require "mysql2"
+        client = Mysql2::Client.new(**connect_options(url))
+        client.query("CREATE DATABASE IF NOT EXISTS `#{database_name(url)}` CHARACTER SET utf8mb4")
+      ensure
+        client&.close
+      end
+
+      def self.drop_database(url)
+        require "mysql2"
+        client = Mysql2::Client.new(**connect_options(url))
+        client.query("DROP DATABASE IF EXISTS `#{database_name(url)}`")
+      ensure
+        client&.close
+      end
+
+      def initialize(url)
+        require "mysql2"
+        super()
+        @database = self.class.database_name(url)
+        @client = Mysql2::Client.new(**self.class.connect_options(url), database: @database,
+                                                                        encoding: "utf8mb4")
+        @lock = Mutex.new
+      end
+
+      def rows(sql, *params)
+        @lock.synchronize do
+          statement = @client.prepare(sql)
+          begin
+            statement.execute(*params).to_a
+          ensure
+            statement.close
+          end
+        end
+      end
+
+      def tables
+        @lock.synchronize { @client.query("SHOW TABLES", as: :array).map(&:first) }
+      end
+
+      def truncate(table)
+        @lock.synchronize { @client.query("TRUNCATE TABLE `#{table}`") }
+      end
+
+      def close
+        @client.close
+      end
+    end
+
+    # SQLite through the sqlite3 gem, in a child process. The test process
+    # also holds faye-online's own (bundled) SQLite library through
+    # FayeOnline.online_users/online_time; two SQLite libraries on one file in
+    # one process clear each other's POSIX locks, so this reader stays apart.
+    class Sqlite < SqlDatabase
+      READER = <<~'RUBY'
+        require "json"
+        require "sqlite3"
+        db = SQLite3::Database.new(ARGV.fetch(0))
+        db.busy_timeout = 5_000
+        $stdout.sync = true
+        $stdin.each_line do |line|
+          request = JSON.parse(line)
+          begin
+            statement = db.prepare(request.fetch("sql"))
+            begin
+              result = statement.execute(*request.fetch("params"))
+              columns = result.columns
+              rows = result.map { |values| columns.zip(values).to_h }
+            ensure
+              statement.close
+            end
+            puts JSON.generate("rows" => rows)
+          rescue StandardError => e
+            puts JSON.generate("error" => "#{e.class}: #{e.message}")
+          end
+        end
+      RUBY
+
+      attr_reader :path
+
+      def self.path_of(url)
+        url.delete_prefix("sqlite3:").sub(%r{\A//(?=/)}, "")
+      end
+
+      def initialize(url)
+        super()
+        @path = self.class.path_of(url)
+        @io = IO.popen([Gem.ruby, "-e", READER, @path], "r+")
+        @lock = Mutex.new
+      end
+
+      def rows(sql, *params)
+        reply = @lock.synchronize do
+          @io.puts(JSON.generate("sql" => sql, "params" => params))
+          line = @io.gets or raise "the SQLite reader process exited"
+          JSON.parse(line)
+        end
+        raise "SQLite: #{reply['error']} (#{sql})" if reply["error"]
+
+        reply["rows"]
+      end
+
+      def tables
+        rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+          .map { |row| row["name"] }
+      end
+
+      def truncate(table)
+        rows(%(DELETE FROM "#{table}"))
+      end
+
+      def close
+        @io.close
+      rescue IOError
+        nil
+      end
+    end
+  end
+end

@@ -1,0 +1,114 @@
+# frozen_string_literal: true
+
+require "tmpdir"
+require "faye_online/database"
+
+RSpec.describe FayeOnline::Database do
+  around do |example|
+    Dir.mktmpdir("faye-online-spec") do |dir|
+      @root = dir
+      example.run
+    end
+  end
+
+  attr_reader :root
+
+  def write_database_yml(text)
+    FileUtils.mkdir_p(File.join(root, "config"))
+    File.write(File.join(root, "config", "database.yml"), text)
+  end
+
+  describe ".resolve" do
+    it "prefers an explicit URL" do
+      env = { "DATABASE_URL" => "mysql2://env@127.0.0.1/env_db" }
+      expect(described_class.resolve("sqlite3:explicit.sqlite3", root: root, env: env)).to eq "sqlite3:explicit.sqlite3"
+    end
+
+    it "then takes DATABASE_URL" do
+      write_database_yml("development:\n  adapter: sqlite3\n  database: db/dev.sqlite3\n")
+      env = { "DATABASE_URL" => "mysql2://env@127.0.0.1/env_db" }
+      expect(described_class.resolve(nil, root: root, env: env)).to eq "mysql2://env@127.0.0.1/env_db"
+      expect(described_class.resolve("  ", root: root, env: env)).to eq "mysql2://env@127.0.0.1/env_db"
+    end
+
+    it "then reads the development entry of config/database.yml, sqlite paths relative to the root" do
+      write_database_yml("development:\n  adapter: sqlite3\n  database: db/dev.sqlite3\n")
+      expect(described_class.resolve(nil, root: root, env: {}))
+        .to eq "sqlite3:#{File.join(root, 'db', 'dev.sqlite3')}"
+    end
+
+    it "uses the RAILS_ENV entry and escapes MySQL credentials" do
+      write_database_yml(<<~YAML)
+        default: &default
+          adapter: mysql2
+          host: 127.0.0.1
+          port: 3307
+        production:
+          <<: *default
+          username: app
+          password: "p@ss w"
+          database: <%= "school" %>_production
+      YAML
+      expect(described_class.resolve(nil, root: root, env: { "RAILS_ENV" => "production" }))
+        .to eq "mysql2://app:p%40ss%20w@127.0.0.1:3307/school_production"
+    end
+
+    it "keeps a socket as a query parameter" do
+      write_database_yml("development:\n  adapter: mysql2\n  username: root\n  database: dev\n" \
+                         "  socket: /run/mysqld/mysqld.sock\n")
+      expect(described_class.resolve(nil, root: root, env: {}))
+        .to eq "mysql2://root@localhost/dev?socket=%2Frun%2Fmysqld%2Fmysqld.sock"
+    end
+
+    it "uses an entry's url and RACK_ENV" do
+      write_database_yml("test:\n  url: mysql2://root@127.0.0.1/from_url\n")
+      expect(described_class.resolve(nil, root: root, env: { "RACK_ENV" => "test" })).to eq "mysql2://root@127.0.0.1/from_url"
+    end
+
+    it "reads the primary database of Rails' multi-database form" do
+      write_database_yml("development:\n  primary:\n    adapter: sqlite3\n    database: db/primary.sqlite3\n" \
+                         "  cache:\n    adapter: sqlite3\n    database: db/cache.sqlite3\n")
+      expect(described_class.resolve(nil, root: root, env: {}))
+        .to eq "sqlite3:#{File.join(root, 'db', 'primary.sqlite3')}"
+    end
+
+    it "falls back to the embedded SQLite default" do
+      expect(described_class.resolve(nil, root: root, env: {})).to eq "sqlite3:db/faye_online.sqlite3"
+      write_database_yml("production:\n  adapter: sqlite3\n  database: db/prod.sqlite3\n")
+      expect(described_class.resolve(nil, root: root, env: {})).to eq described_class.default_url
+    end
+
+    it "refuses an adapter it does not support" do
+      write_database_yml("development:\n  adapter: postgresql\n  database: dev\n")
+      expect { described_class.resolve(nil, root: root, env: {}) }.to raise_error(ArgumentError, /postgresql/)
+    end
+  end
+
+  describe ".native_url" do
+    it "spells MySQL URLs as mysql:// and keeps the query" do
+      expect(described_class.native_url("mysql2://root:pw@127.0.0.1:3306/app?socket=/tmp/my.sock"))
+        .to eq "mysql://root:pw@127.0.0.1:3306/app?socket=/tmp/my.sock"
+      expect(described_class.native_url("mysql://root@db/app")).to eq "mysql://root@db/app"
+    end
+
+    it "makes SQLite paths absolute against the root" do
+      expect(described_class.native_url("sqlite3:db/faye_online.sqlite3", root: root))
+        .to eq "sqlite://#{File.join(root, 'db', 'faye_online.sqlite3')}"
+      absolute = File.join(root, "abs.sqlite3")
+      expect(described_class.native_url("sqlite3:#{absolute}")).to eq "sqlite://#{absolute}"
+      expect(described_class.native_url("sqlite3://#{absolute}")).to eq "sqlite://#{absolute}"
+    end
+
+    it "supports an in-memory SQLite database" do
+      expect(described_class.native_url("sqlite3::memory:")).to eq "sqlite::memory:"
+    end
+
+    it "refuses other databases without showing the password" do
+      expect { described_class.native_url("postgres://app:secret@db/app") }
+        .to raise_error(ArgumentError) { |error|
+          expect(error.message).to include("postgres://app:***@db/app")
+          expect(error.message).not_to include("secret")
+        }
+    end
+  end
+end
