@@ -57,8 +57,10 @@ module FayeOnlineSpec
       request("channel" => "/meta/disconnect", "clientId" => client_id)
     end
 
-    def subscribe(channel)
-      request("channel" => "/meta/subscribe", "clientId" => client_id, "subscription" => channel)
+    def subscribe(channel, auth: NO_AUTH)
+      message = { "channel" => "/meta/subscribe", "clientId" => client_id, "subscription" => channel }
+      message["auth"] = auth unless auth.equal?(NO_AUTH)
+      request(message)
     end
 
     def publish(channel, data)
