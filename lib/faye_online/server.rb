@@ -4,6 +4,7 @@ require "json"
 require "logger"
 require "faye"
 require "eventmachine"
+require_relative "client_scripts"
 
 module FayeOnline
   # Wires a native tracker into a Faye::RackAdapter: the tracker is the
@@ -17,7 +18,7 @@ module FayeOnline
       @config = config
       @logger = config.logger || default_logger
       @tracker = Native::Tracker.new(config.native_json)
-      @adapter = Faye::RackAdapter.new(mount: config.mount, timeout: config.timeout)
+      @adapter = Faye::RackAdapter.new(ClientScripts.new, mount: config.mount, timeout: config.timeout)
       @pending = {} # clientId => [message, queued at], awaiting a connection
       @closed = false
       attach

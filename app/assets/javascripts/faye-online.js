@@ -1,0 +1,68 @@
+/*
+ * faye-online's browser client. Needs Faye's browser client (Faye.Client)
+ * loaded first; no other library.
+ *
+ *   var faye = Faye.init_online_client({
+ *     faye_url: "http://localhost:9292/faye", client_opts: {},
+ *     auth_opts: { room_channel: "/classes/4", time_channel: "/courses/5/lessons/1",
+ *                  current_user: { uid: 470700, uname: "mvj3" } } });
+ *
+ * Returns the Faye.Client. It sends auth_opts with its /meta/connect and
+ * /meta/subscribe messages, and tells the server when the page really goes
+ * away (pagehide), not when the user merely starts to close it.
+ */
+(function (root) {
+  "use strict";
+
+  var CHANNEL = /^(\/[A-Za-z0-9_-]+)+$/;
+
+  function fail(message) {
+    throw new Error("faye-online: " + message);
+  }
+
+  function checkOptions(options) {
+    if (!options || typeof options !== "object") fail("init_online_client needs an options object");
+    if (typeof options.faye_url !== "string" || options.faye_url === "") fail("faye_url must be the server's URL, e.g. http://localhost:9292/faye");
+    var auth = options.auth_opts;
+    if (!auth || typeof auth !== "object") fail("auth_opts must be an object with room_channel, time_channel and current_user");
+    ["room_channel", "time_channel"].forEach(function (key) {
+      if (typeof auth[key] !== "string" || !CHANNEL.test(auth[key]) || auth[key].indexOf("/meta/") === 0) {
+        fail("auth_opts." + key + " must be a channel name such as /classes/4 (letters, digits, _, - and single slashes)");
+      }
+    });
+    var user = auth.current_user;
+    if (!user || typeof user !== "object") fail("auth_opts.current_user must be an object with uid and uname");
+    if (typeof user.uid !== "number" || user.uid <= 0 || Math.floor(user.uid) !== user.uid) fail("auth_opts.current_user.uid must be a positive integer");
+    if (typeof user.uname !== "string" || user.uname.trim() === "") fail("auth_opts.current_user.uname must be a non-empty string");
+    if (options.client_opts !== undefined && (options.client_opts === null || typeof options.client_opts !== "object")) fail("client_opts must be an object");
+  }
+
+  function initOnlineClient(options) {
+    var Faye = root.Faye;
+    if (!Faye || typeof Faye.Client !== "function") fail("load Faye's browser client (faye-browser-min.js) before faye-online.js");
+    checkOptions(options);
+    var auth = JSON.parse(JSON.stringify(options.auth_opts));
+    var client = new Faye.Client(options.faye_url, options.client_opts || {});
+
+    client.addExtension({
+      outgoing: function (message, callback) {
+        if (message.channel === "/meta/connect" || message.channel === "/meta/subscribe") message.auth = auth;
+        callback(message);
+      }
+    });
+
+    // A page that is really leaving says so; one the user decides to keep
+    // (a cancelled close) sends nothing and stays online. A page restored
+    // from the back/forward cache connects again as a new client.
+    if (root.addEventListener) {
+      root.addEventListener("pagehide", function () { client.disconnect(); });
+      root.addEventListener("pageshow", function (event) {
+        if (event.persisted) root.location.reload();
+      });
+    }
+    return client;
+  }
+
+  root.FayeOnline = { init_online_client: initOnlineClient };
+  if (root.Faye) root.Faye.init_online_client = initOnlineClient;
+})(typeof window !== "undefined" ? window : this);
