@@ -51,6 +51,19 @@ module FayeOnlineSpec
       self
     end
 
+    # Kills the server without warning (kill -9), as a crash would.
+    def kill!
+      return unless pid
+
+      Process.kill("KILL", pid)
+      Process.wait(pid)
+    rescue Errno::ESRCH, Errno::ECHILD
+      nil
+    ensure
+      self.class.running.delete(self)
+      @pid = nil
+    end
+
     def alive?
       return false unless pid
 
