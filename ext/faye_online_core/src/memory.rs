@@ -6,13 +6,17 @@ use crate::presence::{ConnectOutcome, DisconnectOutcome, HotStore};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+/// A running lesson timer: when it started, the latest end of a clientId
+/// that already left it, and the clientIds still in it.
+type Timer = (i64, i64, HashSet<String>);
+
 #[derive(Default)]
 struct State {
     clients: HashMap<String, (Auth, i64)>,
     /// room → uid → (uname, clientIds)
     rooms: HashMap<String, BTreeMap<u64, (String, HashSet<String>)>>,
-    /// time channel → uid → (started_at, clientIds)
-    timers: HashMap<String, HashMap<u64, (i64, HashSet<String>)>>,
+    /// time channel → uid → timer
+    timers: HashMap<String, HashMap<u64, Timer>>,
     /// (last seen, clientId), for finding stale clients oldest first.
     by_last_seen: BTreeSet<(i64, String)>,
 }
@@ -69,9 +73,9 @@ impl HotStore for MemoryStore {
         ids.insert(client_id.to_owned());
 
         let timers = st.timers.entry(auth.time.clone()).or_default();
-        let (_, ids) = timers
+        let (_, _, ids) = timers
             .entry(auth.user.uid)
-            .or_insert_with(|| (now_ms, HashSet::new()));
+            .or_insert_with(|| (now_ms, now_ms, HashSet::new()));
         let timer_started = ids.is_empty();
         ids.insert(client_id.to_owned());
 
@@ -81,7 +85,11 @@ impl HotStore for MemoryStore {
         })
     }
 
-    fn disconnect(&self, client_id: &str) -> Result<Option<DisconnectOutcome>, StoreError> {
+    fn disconnect(
+        &self,
+        client_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<DisconnectOutcome>, StoreError> {
         let mut st = self.state.lock();
         let Some((auth, seen)) = st.clients.remove(client_id) else {
             return Ok(None);
@@ -104,11 +112,14 @@ impl HotStore for MemoryStore {
         }
 
         let mut timer_started_at = None;
+        let mut timer_ended_at = at_ms;
         if let Some(timers) = st.timers.get_mut(&auth.time) {
-            if let Some((started, ids)) = timers.get_mut(&uid) {
+            if let Some((started, until, ids)) = timers.get_mut(&uid) {
                 ids.remove(client_id);
+                *until = (*until).max(at_ms);
                 if ids.is_empty() {
                     timer_started_at = Some(*started);
+                    timer_ended_at = *until;
                     timers.remove(&uid);
                 }
             }
@@ -121,6 +132,7 @@ impl HotStore for MemoryStore {
             auth,
             room_left,
             timer_started_at,
+            timer_ended_at,
         }))
     }
 
@@ -147,7 +159,7 @@ impl HotStore for MemoryStore {
             .timers
             .get(time)
             .and_then(|t| t.get(&uid))
-            .map(|(s, _)| *s))
+            .map(|(s, _, _)| *s))
     }
 
     fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {

@@ -34,6 +34,10 @@ pub struct DisconnectOutcome {
     /// That was the user's last clientId in the time channel: the timer,
     /// started at this instant (ms), stopped.
     pub timer_started_at: Option<i64>,
+    /// When the timer's session ended: the latest end of any of its
+    /// clientIds (a tab that left explicitly after another one was last
+    /// seen keeps the session going until it left).
+    pub timer_ended_at: i64,
 }
 
 /// A store of who is connected where: process memory, or Redis shared by
@@ -47,8 +51,12 @@ pub trait HotStore: Send + Sync {
         now_ms: i64,
     ) -> Result<ConnectOutcome, StoreError>;
 
-    /// Removes `client_id`, if it is recorded.
-    fn disconnect(&self, client_id: &str) -> Result<Option<DisconnectOutcome>, StoreError>;
+    /// Removes `client_id`, if it is recorded; its presence ended at `at_ms`.
+    fn disconnect(
+        &self,
+        client_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<DisconnectOutcome>, StoreError>;
 
     /// The users online in `room`, sorted by uid.
     fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError>;
@@ -107,6 +115,7 @@ pub mod contract {
         two_users_in_one_room(store);
         rooms_and_lessons_are_independent(store);
         last_seen_and_stale_clients(store);
+        a_session_ends_with_its_latest_tab(store);
     }
 
     fn first_tab_joins_room_and_starts_timer(s: &dyn HotStore) {
@@ -133,7 +142,7 @@ pub mod contract {
         assert_eq!(s.connect("c3a", &a, 1_000).unwrap(), joined(true, true));
         assert_eq!(s.connect("c3b", &a, 5_000).unwrap(), joined(false, false));
         assert_eq!(s.room_users("/c3/room").unwrap().len(), 1);
-        let out = s.disconnect("c3a").unwrap().unwrap();
+        let out = s.disconnect("c3a", 10_000).unwrap().unwrap();
         assert!(!out.room_left);
         assert_eq!(out.timer_started_at, None);
         assert_eq!(s.room_users("/c3/room").unwrap().len(), 1);
@@ -144,15 +153,15 @@ pub mod contract {
         let a = auth("/c4/room", "/c4/time", 4, "di");
         s.connect("c4a", &a, 1_000).unwrap();
         s.connect("c4b", &a, 2_000).unwrap();
-        s.disconnect("c4a").unwrap();
-        let out = s.disconnect("c4b").unwrap().unwrap();
+        s.disconnect("c4a", 10_000).unwrap();
+        let out = s.disconnect("c4b", 10_000).unwrap().unwrap();
         assert_eq!(out.auth, a);
         assert!(out.room_left);
         assert_eq!(out.timer_started_at, Some(1_000));
         assert!(s.room_users("/c4/room").unwrap().is_empty());
         assert_eq!(s.timer_started_at(4, "/c4/time").unwrap(), None);
         assert_eq!(
-            s.disconnect("c4b").unwrap(),
+            s.disconnect("c4b", 10_000).unwrap(),
             None,
             "a second leave is a no-op"
         );
@@ -180,7 +189,7 @@ pub mod contract {
     }
 
     fn unknown_disconnect_is_harmless(s: &dyn HotStore) {
-        assert_eq!(s.disconnect("never-seen").unwrap(), None);
+        assert_eq!(s.disconnect("never-seen", 10_000).unwrap(), None);
     }
 
     fn two_users_in_one_room(s: &dyn HotStore) {
@@ -190,7 +199,7 @@ pub mod contract {
         assert_eq!(s.connect("c7b", &b, 1_000).unwrap(), joined(true, true));
         let users = s.room_users("/c7/room").unwrap();
         assert_eq!(users, vec![b.user.clone(), a.user.clone()], "sorted by uid");
-        let out = s.disconnect("c7a").unwrap().unwrap();
+        let out = s.disconnect("c7a", 10_000).unwrap().unwrap();
         assert!(out.room_left);
         assert_eq!(s.room_users("/c7/room").unwrap(), vec![b.user.clone()]);
     }
@@ -201,11 +210,35 @@ pub mod contract {
         let r2 = auth("/c8/r2", "/c8/time", 8, "hal");
         assert_eq!(s.connect("c8a", &r1, 1_000).unwrap(), joined(true, true));
         assert_eq!(s.connect("c8b", &r2, 2_000).unwrap(), joined(true, false));
-        let out = s.disconnect("c8a").unwrap().unwrap();
+        let out = s.disconnect("c8a", 10_000).unwrap().unwrap();
         assert!(out.room_left);
         assert_eq!(out.timer_started_at, None, "still timed through c8b");
-        let out = s.disconnect("c8b").unwrap().unwrap();
+        let out = s.disconnect("c8b", 10_000).unwrap().unwrap();
         assert_eq!(out.timer_started_at, Some(1_000));
+    }
+
+    fn a_session_ends_with_its_latest_tab(s: &dyn HotStore) {
+        let a = auth("/c10/room", "/c10/time", 10, "jo");
+        s.connect("c10a", &a, 1_000).unwrap();
+        s.connect("c10b", &a, 3_000).unwrap();
+        // c10b leaves explicitly at 4 s; c10a, last seen at 1 s, is swept later.
+        assert_eq!(
+            s.disconnect("c10b", 4_000)
+                .unwrap()
+                .unwrap()
+                .timer_started_at,
+            None
+        );
+        let out = s.disconnect("c10a", 1_000).unwrap().unwrap();
+        assert_eq!(out.timer_started_at, Some(1_000));
+        assert_eq!(out.timer_ended_at, 4_000);
+        // The next session starts afresh.
+        s.connect("c10c", &a, 9_000).unwrap();
+        let out = s.disconnect("c10c", 9_500).unwrap().unwrap();
+        assert_eq!(
+            (out.timer_started_at, out.timer_ended_at),
+            (Some(9_000), 9_500)
+        );
     }
 
     fn last_seen_and_stale_clients(s: &dyn HotStore) {
@@ -223,7 +256,7 @@ pub mod contract {
         let stale = s.stale_clients(1_000, 100).unwrap();
         assert!(stale.contains(&("c9a".to_string(), 100)));
         assert!(!stale.iter().any(|(c, _)| c == "c9b"));
-        s.disconnect("c9a").unwrap();
-        s.disconnect("c9b").unwrap();
+        s.disconnect("c9a", 10_000).unwrap();
+        s.disconnect("c9b", 10_000).unwrap();
     }
 }

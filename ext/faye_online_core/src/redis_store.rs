@@ -11,6 +11,7 @@
 //! | `room:<room>:uid:<uid>` | set | the user's clientIds in the room |
 //! | `time:<time>:uid:<uid>` | set | the user's clientIds in the time channel |
 //! | `time:<time>:started` | hash | uid → when the running timer started (ms) |
+//! | `time:<time>:until` | hash | uid → latest end of a clientId that left the running session (ms) |
 //!
 //! Scripts build key names from the prefix, so this store is for a single
 //! Redis server (or a primary with replicas), not Redis Cluster.
@@ -46,13 +47,14 @@ redis.call('SADD', tk, cid)
 local started = 0
 if redis.call('SCARD', tk) == 1 then
   redis.call('HSET', p .. 'time:' .. time .. ':started', uid, now)
+  redis.call('HSET', p .. 'time:' .. time .. ':until', uid, now)
   started = 1
 end
 return {1, joined, started}
 ";
 
 const DISCONNECT: &str = r"
-local p, cid = ARGV[1], ARGV[2]
+local p, cid, at = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ck = p .. 'client:' .. cid
 local c = redis.call('HMGET', ck, 'uid', 'uname', 'room', 'time')
 if not c[1] then return {0} end
@@ -68,13 +70,19 @@ if redis.call('SCARD', rk) == 0 then
 end
 local tk = p .. 'time:' .. time .. ':uid:' .. uid
 redis.call('SREM', tk, cid)
+local uk = p .. 'time:' .. time .. ':until'
+local upto = tonumber(redis.call('HGET', uk, uid) or '0') or 0
+if at > upto then upto = at end
 local started = ''
 if redis.call('SCARD', tk) == 0 then
   local sk = p .. 'time:' .. time .. ':started'
   started = redis.call('HGET', sk, uid) or ''
   redis.call('HDEL', sk, uid)
+  redis.call('HDEL', uk, uid)
+else
+  redis.call('HSET', uk, uid, upto)
 end
-return {1, c[1], c[2], c[3], c[4], left, started}
+return {1, c[1], c[2], c[3], c[4], left, started, upto}
 ";
 
 pub struct RedisStore {
@@ -267,11 +275,16 @@ impl HotStore for RedisStore {
         }
     }
 
-    fn disconnect(&self, client_id: &str) -> Result<Option<DisconnectOutcome>, StoreError> {
+    fn disconnect(
+        &self,
+        client_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<DisconnectOutcome>, StoreError> {
         let reply: Value = self.with_conn(|c| {
             self.disconnect_script
                 .arg(&self.prefix)
                 .arg(client_id)
+                .arg(at_ms)
                 .invoke(c)
         })?;
         let Value::Array(items) = &reply else {
@@ -279,13 +292,14 @@ impl HotStore for RedisStore {
         };
         match items.first().and_then(as_i64) {
             Some(0) => Ok(None),
-            Some(1) if items.len() == 7 => {
+            Some(1) if items.len() == 8 => {
                 let auth =
                     auth_from(&items[1..5]).ok_or_else(|| bad_reply("disconnect", &reply))?;
                 Ok(Some(DisconnectOutcome {
                     auth,
                     room_left: as_i64(&items[5]) == Some(1),
                     timer_started_at: as_i64(&items[6]),
+                    timer_ended_at: as_i64(&items[7]).unwrap_or(at_ms),
                 }))
             }
             _ => Err(bad_reply("disconnect", &reply)),

@@ -809,7 +809,8 @@ impl Worker {
     }
 
     fn disconnect(&self, client_id: &str, at: i64) {
-        let Some(Some(out)) = self.retry("record a disconnect", || self.hot.disconnect(client_id))
+        let Some(Some(out)) =
+            self.retry("record a disconnect", || self.hot.disconnect(client_id, at))
         else {
             return;
         };
@@ -826,7 +827,7 @@ impl Worker {
                 uid: auth.user.uid,
                 time: auth.time.clone(),
                 started_ms: started,
-                ended_ms: at.max(started),
+                ended_ms: out.timer_ended_at.max(started),
             });
         }
         if out.room_left {
