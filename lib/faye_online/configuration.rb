@@ -14,7 +14,7 @@ module FayeOnline
   # and in process memory otherwise; `store:` forces either.
   class Configuration
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
-               database_url migrate logger secret].freeze
+               database_url migrate logger secret max_pending_records].freeze
 
     attr_reader :options, :logger
 
@@ -108,7 +108,8 @@ module FayeOnline
         "database_url" => Database.native_url(database_url, root: @root),
         "session_timeout_ms" => (session_timeout * 1000).round,
         "gc_interval_ms" => (gc * 1000).round,
-        "secret" => secret
+        "secret" => secret,
+        "max_pending_records" => Integer(@options[:max_pending_records] || 1_000_000)
       )
     end
 

@@ -21,6 +21,11 @@ pub struct Config {
     /// With a secret, every `auth` must carry a token the app signed with it.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Records waiting for SQL, at most (about 200 bytes each): a bound for
+    /// a database that stays away. Past it, new records are dropped and
+    /// counted in the log, never silently.
+    #[serde(default = "default_max_pending_records")]
+    pub max_pending_records: usize,
     /// How often the sweep runs (ms); 0 disables it.
     #[serde(default = "default_gc_interval_ms")]
     pub gc_interval_ms: i64,
@@ -32,6 +37,10 @@ fn default_namespace() -> String {
 
 fn default_session_timeout_ms() -> i64 {
     60_000
+}
+
+fn default_max_pending_records() -> usize {
+    1_000_000
 }
 
 fn default_gc_interval_ms() -> i64 {

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -260,8 +260,10 @@ impl Tracker {
         let (writes_tx, writes_rx) = mpsc::channel();
 
         let mut threads = Vec::new();
+        let pending = Arc::new(AtomicUsize::new(0));
         let writer = Writer {
             durable: DurableStore::new(&config.database_url),
+            pending: pending.clone(),
             outbox: outbox.clone(),
             stopping: stopping.clone(),
         };
@@ -269,6 +271,9 @@ impl Tracker {
         let worker = Worker {
             hot,
             writes: writes_tx,
+            pending,
+            max_pending: config.max_pending_records,
+            dropped: AtomicUsize::new(0),
             outbox: outbox.clone(),
             local: local.clone(),
             stopping: stopping.clone(),
@@ -663,6 +668,9 @@ fn ticker(
 struct Worker {
     hot: Arc<dyn HotStore>,
     writes: Sender<Write_>,
+    pending: Arc<AtomicUsize>,
+    max_pending: usize,
+    dropped: AtomicUsize,
     outbox: Arc<Outbox>,
     local: Arc<Mutex<Local>>,
     stopping: Arc<AtomicBool>,
@@ -738,6 +746,20 @@ impl Worker {
     }
 
     fn write(&self, record: Record) {
+        if self.pending.load(Ordering::SeqCst) >= self.max_pending {
+            let dropped = self.dropped.fetch_add(1, Ordering::SeqCst) + 1;
+            if dropped == 1 || dropped.is_multiple_of(10_000) {
+                self.outbox.log(
+                    LogLevel::Error,
+                    format!(
+                        "{} records are waiting for the database: dropped {dropped} so far, the latest {record:?}",
+                        self.max_pending
+                    ),
+                );
+            }
+            return;
+        }
+        self.pending.fetch_add(1, Ordering::SeqCst);
         let _ = self.writes.send(Write_::Record(record));
     }
 
@@ -867,6 +889,7 @@ impl Worker {
 
 struct Writer {
     durable: DurableStore,
+    pending: Arc<AtomicUsize>,
     outbox: Arc<Outbox>,
     stopping: Arc<AtomicBool>,
 }
@@ -875,7 +898,10 @@ impl Writer {
     fn run(mut self, writes: Receiver<Write_>) {
         while let Ok(w) = writes.recv() {
             match w {
-                Write_::Record(record) => self.apply(&record),
+                Write_::Record(record) => {
+                    self.apply(&record);
+                    self.pending.fetch_sub(1, Ordering::SeqCst);
+                }
                 Write_::Barrier(ack) => {
                     let _ = ack.send(());
                 }
@@ -1111,6 +1137,40 @@ mod tests {
         assert!(t.flush(Duration::from_secs(5)));
         let users = t.query().online_users("/classes/4").unwrap();
         assert_eq!(users.iter().map(|u| u.uid).collect::<Vec<_>>(), vec![9]);
+    }
+
+    #[test]
+    fn past_the_bound_records_are_dropped_and_logged() {
+        let url = "sqlite:///nonexistent-dir-of-faye-online/x.sqlite3";
+        let config = Config::from_json(
+            &json!({"database_url": url, "gc_interval_ms": 0, "max_pending_records": 2})
+                .to_string(),
+        )
+        .unwrap();
+        let t = Tracker::new(&config).unwrap();
+        for i in 0..4 {
+            let id = format!("tab{i}");
+            t.handshake(&id);
+            t.incoming(&connect(&id, 20 + i));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut logs = Vec::new();
+        while !logs.iter().any(|l: &String| l.contains("dropped")) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no drop was logged: {logs:?}"
+            );
+            logs.extend(t.drain().into_iter().filter_map(|n| match n {
+                Notification::Log { text, .. } => Some(text),
+                _ => None,
+            }));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(logs.iter().any(|l| l.contains("cannot write")), "{logs:?}");
+        assert!(
+            !t.close(Duration::from_millis(200)),
+            "nothing could be written"
+        );
     }
 
     #[test]
