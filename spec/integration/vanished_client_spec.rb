@@ -2,7 +2,7 @@
 
 # A client that vanishes (network loss, crash) sends no /meta/disconnect: the
 # server must notice, log it out, and end its time when it was last seen.
-# These servers run with Faye's timeout at 1 s and a 1 s sweep.
+# These servers run with Faye's timeout at 2 s and a 1 s sweep.
 RSpec.shared_examples "a tracker of vanished clients" do
   let(:room) { new_room }
   let(:lesson) { new_lesson }
@@ -48,7 +48,7 @@ end
 
 FayeOnlineSpec.configurations.each do |configuration|
   RSpec.describe "Vanished clients (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration, timeout: 1, gc: 1
+    include_context "a faye-online server", configuration, timeout: 2, gc: 1
 
     it_behaves_like "a tracker of vanished clients"
   end

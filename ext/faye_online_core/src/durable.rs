@@ -55,6 +55,30 @@ pub fn spended_key(time: &str) -> String {
     format!("{time}_spended")
 }
 
+/// A table whose rows hold one JSON document each, found by a key column.
+#[derive(Clone, Copy)]
+struct JsonRow {
+    table: &'static str,
+    key_column: &'static str,
+    column: &'static str,
+    empty: &'static str,
+}
+
+impl JsonRow {
+    const ONLINE_LIST: JsonRow = JsonRow {
+        table: "faye_channel_online_lists",
+        key_column: "channel_id",
+        column: "user_info_list",
+        empty: "[]",
+    };
+    const ONLINE_TIMES: JsonRow = JsonRow {
+        table: "faye_user_online_times",
+        key_column: "user_id",
+        column: "online_times",
+        empty: "{}",
+    };
+}
+
 /// A durable store behind a URL, connected on first use and reconnected
 /// after a failure.
 pub struct DurableStore {
@@ -213,34 +237,11 @@ impl DurableStore {
         edit: impl FnOnce(&mut Vec<u64>),
     ) -> Result<(), StoreError> {
         let channel_id = self.channel_id(room)?;
-        let now = clock::sql_datetime(clock::now_ms());
-        let conn = self.conn()?;
-        let dialect = conn.dialect();
-        conn.begin()?;
-        conn.execute(
-            &format!(
-                "{} faye_channel_online_lists (channel_id, user_info_list, lock_version, created_at, updated_at) VALUES (?, '[]', 0, ?, ?)",
-                dialect.insert_ignore()
-            ),
-            &[Param::Int(channel_id), now.clone().into(), now.clone().into()],
-        )?;
-        let row = conn
-            .first_row(
-                &format!(
-                    "SELECT id, user_info_list FROM faye_channel_online_lists WHERE channel_id = ? ORDER BY id LIMIT 1{}",
-                    dialect.for_update()
-                ),
-                &[Param::Int(channel_id)],
-            )?
-            .ok_or_else(|| StoreError(format!("no online list row for {room}")))?;
-        let id = parse_int(&row, 0)?;
-        let mut list = parse_uid_list(row[1].as_deref());
-        edit(&mut list);
-        conn.execute(
-            "UPDATE faye_channel_online_lists SET user_info_list = ?, lock_version = lock_version + 1, updated_at = ? WHERE id = ?",
-            &[serde_json::to_string(&list)?.into(), now.into(), Param::Int(id)],
-        )?;
-        conn.commit()
+        self.edit_json_row(JsonRow::ONLINE_LIST, channel_id, |text| {
+            let mut list = parse_uid_list(text);
+            edit(&mut list);
+            Ok(serde_json::to_string(&list)?)
+        })
     }
 
     fn edit_online_times(
@@ -248,32 +249,55 @@ impl DurableStore {
         uid: u64,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> Result<(), StoreError> {
+        self.edit_json_row(JsonRow::ONLINE_TIMES, uid as i64, |text| {
+            let mut times = parse_times(text);
+            edit(&mut times);
+            Ok(Value::Object(times).to_string())
+        })
+    }
+
+    /// Read-modify-write of one row's JSON column in a transaction, the row
+    /// created if missing and locked while it is edited, so that writers in
+    /// several processes never lose each other's changes.
+    fn edit_json_row(
+        &mut self,
+        row: JsonRow,
+        key: i64,
+        edit: impl FnOnce(Option<&str>) -> Result<String, StoreError>,
+    ) -> Result<(), StoreError> {
+        let JsonRow {
+            table,
+            key_column,
+            column,
+            empty,
+        } = row;
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
         let dialect = conn.dialect();
         conn.begin()?;
         conn.execute(
             &format!(
-                "{} faye_user_online_times (user_id, online_times, lock_version, created_at, updated_at) VALUES (?, '{{}}', 0, ?, ?)",
+                "{} {table} ({key_column}, {column}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
                 dialect.insert_ignore()
             ),
-            &[Param::Int(uid as i64), now.clone().into(), now.clone().into()],
+            &[Param::Int(key), empty.into(), now.clone().into(), now.clone().into()],
         )?;
-        let row = conn
+        let found = conn
             .first_row(
                 &format!(
-                    "SELECT id, online_times FROM faye_user_online_times WHERE user_id = ?{}",
+                    "SELECT id, {column} FROM {table} WHERE {key_column} = ? ORDER BY id LIMIT 1{}",
                     dialect.for_update()
                 ),
-                &[Param::Int(uid as i64)],
+                &[Param::Int(key)],
             )?
-            .ok_or_else(|| StoreError(format!("no online times row for user {uid}")))?;
-        let id = parse_int(&row, 0)?;
-        let mut times = parse_times(row[1].as_deref());
-        edit(&mut times);
+            .ok_or_else(|| StoreError(format!("{table} has no row for {key_column} {key}")))?;
+        let id = parse_int(&found, 0)?;
+        let text = edit(found[1].as_deref())?;
         conn.execute(
-            "UPDATE faye_user_online_times SET online_times = ?, lock_version = lock_version + 1, updated_at = ? WHERE id = ?",
-            &[Value::Object(times).to_string().into(), now.into(), Param::Int(id)],
+            &format!(
+                "UPDATE {table} SET {column} = ?, lock_version = lock_version + 1, updated_at = ? WHERE id = ?"
+            ),
+            &[text.into(), now.into(), Param::Int(id)],
         )?;
         conn.commit()
     }
@@ -509,6 +533,7 @@ mod tests {
             "faye_channel_online_lists",
             "faye_user_online_times",
             "faye_user_login_logs",
+            "faye_online_user_names",
         ] {
             conn.execute(&format!("DROP TABLE IF EXISTS {t}"), &[])
                 .unwrap();

@@ -713,36 +713,8 @@ impl Worker {
 
     /// Retries `f` until it succeeds, backing off up to 5 s, logging the
     /// first failure and the recovery; gives up only when stopping.
-    fn retry<T>(&self, what: &str, mut f: impl FnMut() -> Result<T, StoreError>) -> Option<T> {
-        let mut delay = Duration::from_millis(50);
-        let mut failed = false;
-        loop {
-            match f() {
-                Ok(v) => {
-                    if failed {
-                        self.outbox
-                            .log(LogLevel::Info, format!("hot store is back ({what})"));
-                    }
-                    return Some(v);
-                }
-                Err(e) => {
-                    if !failed {
-                        self.outbox
-                            .log(LogLevel::Warn, format!("cannot {what}, retrying: {e}"));
-                        failed = true;
-                    }
-                    if self.stopping.load(Ordering::SeqCst) {
-                        self.outbox.log(
-                            LogLevel::Error,
-                            format!("gave up to {what} at shutdown: {e}"),
-                        );
-                        return None;
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+    fn retry<T>(&self, what: &str, f: impl FnMut() -> Result<T, StoreError>) -> Option<T> {
+        retry_until_ok(&self.outbox, &self.stopping, what, f)
     }
 
     fn write(&self, record: Record) {
@@ -911,40 +883,51 @@ impl Writer {
     }
 
     fn apply(&mut self, record: &Record) {
-        let mut delay = Duration::from_millis(50);
-        let mut failed = false;
-        loop {
-            match self.durable.apply(record) {
-                Ok(()) => {
-                    if failed {
-                        self.outbox.log(
-                            LogLevel::Info,
-                            format!("database {} is back", self.durable.url_for_logs()),
-                        );
-                    }
-                    return;
+        let what = format!("write to {}", self.durable.url_for_logs());
+        let durable = &mut self.durable;
+        if retry_until_ok(&self.outbox, &self.stopping, &what, || {
+            durable.apply(record)
+        })
+        .is_none()
+        {
+            self.outbox
+                .log(LogLevel::Error, format!("dropped {record:?} at shutdown"));
+        }
+    }
+}
+
+/// Runs `f` until it succeeds, backing off from 50 ms up to 5 s, logging the
+/// first failure and the recovery; gives up (`None`) only when stopping.
+fn retry_until_ok<T>(
+    outbox: &Outbox,
+    stopping: &AtomicBool,
+    what: &str,
+    mut f: impl FnMut() -> Result<T, StoreError>,
+) -> Option<T> {
+    let mut delay = Duration::from_millis(50);
+    let mut failed = false;
+    loop {
+        match f() {
+            Ok(v) => {
+                if failed {
+                    outbox.log(LogLevel::Info, format!("can {what} again"));
                 }
-                Err(e) => {
-                    if !failed {
-                        self.outbox.log(
-                            LogLevel::Warn,
-                            format!(
-                                "cannot write to {}, retrying: {e}",
-                                self.durable.url_for_logs()
-                            ),
-                        );
-                        failed = true;
-                    }
-                    if self.stopping.load(Ordering::SeqCst) {
-                        self.outbox.log(
-                            LogLevel::Error,
-                            format!("dropped {record:?} at shutdown: {e}"),
-                        );
-                        return;
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                return Some(v);
+            }
+            Err(e) => {
+                if !failed {
+                    outbox.log(LogLevel::Warn, format!("cannot {what}, retrying: {e}"));
+                    failed = true;
                 }
+                if stopping.load(Ordering::SeqCst) {
+                    outbox.log(
+                        LogLevel::Error,
+                        format!("gave up to {what} at shutdown: {e}"),
+                    );
+                    return None;
+                }
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
     }
