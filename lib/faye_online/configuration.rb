@@ -29,12 +29,6 @@ module FayeOnline
       validate!
     end
 
-    def store
-      forced = @options[:store]&.to_sym
-      return forced if forced
-      redis_url ? :redis : :memory
-    end
-
     # redis:// URL, or nil for the memory store.
     def redis_url
       return nil if @options[:store]&.to_sym == :memory
@@ -111,11 +105,6 @@ module FayeOnline
         "secret" => secret,
         "max_pending_records" => Integer(@options[:max_pending_records] || 1_000_000)
       )
-    end
-
-    def describe
-      where = redis_url ? "Redis #{Database.redact(redis_url)} (namespace #{namespace})" : "process memory"
-      "presence in #{where}, records in #{Database.redact(database_url)}"
     end
 
     private

@@ -353,10 +353,6 @@ impl RbTracker {
             .online_time(uid, &time)
             .map_err(|e| store_error(ruby, e))
     }
-
-    fn local_counts(&self) -> (usize, usize) {
-        self.0.local_counts()
-    }
 }
 
 #[magnus::wrap(class = "FayeOnline::Native::Query", free_immediately, size)]
@@ -405,7 +401,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     tracker.define_method("_close", method!(RbTracker::close, 1))?;
     tracker.define_method("_online_users", method!(RbTracker::online_users, 1))?;
     tracker.define_method("_online_time", method!(RbTracker::online_time, 2))?;
-    tracker.define_method("_local_counts", method!(RbTracker::local_counts, 0))?;
 
     let query = native.define_class("Query", ruby.class_object())?;
     query.define_singleton_method("new", function!(RbQuery::new, 1))?;

@@ -335,17 +335,24 @@ impl DurableStore {
 
 /// Seconds credited in an `online_times` object, plus the running session.
 pub fn seconds_in(times: &Map<String, Value>, time: &str, now_ms: i64) -> i64 {
-    let spent = times
+    spent_secs(times, time) + running_secs(times, time, now_ms).unwrap_or(0)
+}
+
+/// Seconds of finished sessions (`<time>_spended`).
+pub fn spent_secs(times: &Map<String, Value>, time: &str) -> i64 {
+    times
         .get(&spended_key(time))
         .and_then(json_int)
-        .unwrap_or(0);
-    let running = times
+        .unwrap_or(0)
+}
+
+/// Seconds of the running session up to `now_ms`, if `<time>_started_at` is set.
+pub fn running_secs(times: &Map<String, Value>, time: &str, now_ms: i64) -> Option<i64> {
+    times
         .get(&started_key(time))
         .and_then(Value::as_str)
         .and_then(clock::parse_compact_local)
         .map(|started| clock::elapsed_secs(started, now_ms))
-        .unwrap_or(0);
-    spent + running
 }
 
 fn json_int(v: &Value) -> Option<i64> {

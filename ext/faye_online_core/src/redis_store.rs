@@ -106,10 +106,6 @@ impl RedisStore {
         })
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// Runs `f` on a live connection, opening one if needed; a failed
     /// connection is dropped so that the next call reconnects.
     fn with_conn<T>(

@@ -17,7 +17,7 @@ use crate::auth::{Auth, User};
 use crate::channel;
 use crate::clock;
 use crate::config::Config;
-use crate::durable::{DurableStore, Record};
+use crate::durable::{self, DurableStore, Record};
 use crate::error::{BayeuxError, StoreError};
 use crate::memory::MemoryStore;
 use crate::message::{valid_client_id, Incoming, Verdict};
@@ -186,22 +186,16 @@ impl Query {
             return Ok(0);
         }
         let now = clock::now_ms();
-        let mut durable = self.durable.lock();
-        let mut total = durable.online_time(uid, time, now)?;
+        let times = self.durable.lock().online_times(uid)?;
         // The hot store knows a running session to the millisecond, even
         // before its start has reached SQL.
-        if let Some(hot) = &self.hot {
-            if let Some(started) = hot.timer_started_at(uid, time)? {
-                let times = durable.online_times(uid)?;
-                let in_sql = crate::durable::seconds_in(&times, time, now)
-                    - times
-                        .get(&crate::durable::spended_key(time))
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0);
-                total = total - in_sql + clock::elapsed_secs(started, now);
-            }
-        }
-        Ok(total)
+        let running = match &self.hot {
+            Some(hot) => hot
+                .timer_started_at(uid, time)?
+                .map(|started| clock::elapsed_secs(started, now)),
+            None => durable::running_secs(&times, time, now),
+        };
+        Ok(durable::spent_secs(&times, time) + running.unwrap_or(0))
     }
 }
 
@@ -611,13 +605,6 @@ impl Tracker {
             }
         }
         flushed
-    }
-
-    /// Number of clientIds this process knows, and of those connected with auth.
-    pub fn local_counts(&self) -> (usize, usize) {
-        let local = self.local.lock();
-        let authed = local.clients.values().filter(|c| c.auth.is_some()).count();
-        (local.clients.len(), authed)
     }
 }
 
