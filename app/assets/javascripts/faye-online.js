@@ -9,7 +9,8 @@
  *
  * Returns the Faye.Client. It sends auth_opts with its /meta/connect and
  * /meta/subscribe messages, and tells the server when the page really goes
- * away (pagehide), not when the user merely starts to close it.
+ * away (pagehide), not when the user merely starts to close it; a page
+ * restored from the back/forward cache joins again.
  */
 (function (root) {
   "use strict";
@@ -44,23 +45,51 @@
     var auth = JSON.parse(JSON.stringify(options.auth_opts));
     var client = new Faye.Client(options.faye_url, options.client_opts || {});
 
+    var clientId = null;
     client.addExtension({
       outgoing: function (message, callback) {
         if (message.channel === "/meta/connect" || message.channel === "/meta/subscribe") message.auth = auth;
         callback(message);
+      },
+      incoming: function (message, callback) {
+        if (message.channel === "/meta/handshake" && message.successful) clientId = message.clientId;
+        callback(message);
       }
     });
 
-    // A page that is really leaving says so; one the user decides to keep
-    // (a cancelled close) sends nothing and stays online. A page restored
-    // from the back/forward cache connects again as a new client.
+    // Faye's client disconnects on `beforeunload`, which also fires when the
+    // user starts to close the page and then cancels: the page would stay
+    // open but offline. Leave on `pagehide` instead, which fires only when
+    // the page really goes away (closed, navigated from, or put in the
+    // back/forward cache).
+    client.disable("autodisconnect");
     if (root.addEventListener) {
-      root.addEventListener("pagehide", function () { client.disconnect(); });
+      root.addEventListener("pagehide", function () {
+        if (!leave(options.faye_url, clientId)) client.disconnect();
+      });
+      // A page restored from the back/forward cache polls again with the
+      // clientId it left with; the server answers that it is unknown, and
+      // Faye's client handshakes again, which rejoins and resubscribes.
       root.addEventListener("pageshow", function (event) {
-        if (event.persisted) root.location.reload();
+        if (event.persisted) client.connect();
       });
     }
     return client;
+  }
+
+  // Tells the server that a client leaves, with a beacon: a request made
+  // while a page unloads may be cancelled with it, a beacon is sent even so.
+  // The body is a form (message=[...]), which Faye accepts from any origin
+  // without a preflight. Returns false when no beacon could be queued.
+  function leave(url, clientId) {
+    var nav = root.navigator;
+    if (!clientId || !nav || typeof nav.sendBeacon !== "function" || typeof root.URLSearchParams !== "function") return false;
+    var message = [{ channel: "/meta/disconnect", clientId: clientId, id: "faye-online-leave" }];
+    try {
+      return nav.sendBeacon(url, new root.URLSearchParams({ message: JSON.stringify(message) }));
+    } catch (e) {
+      return false;
+    }
   }
 
   root.FayeOnline = { init_online_client: initOnlineClient };
