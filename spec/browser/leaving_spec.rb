@@ -15,57 +15,10 @@ sweep_bound = (2 * faye_timeout) + gc_interval + 1
 RSpec.describe "Leaving, in a real browser (#{configuration.name})", :browser, :integration do
   include_context "a faye-online server", configuration, timeout: faye_timeout, gc: gc_interval
 
-  before(:all) do
-    reason = FayeOnlineSpec::Browser.missing_reason
-    if reason
-      raise "the browser specs cannot run: #{reason}" if ENV["FAYE_ONLINE_TEST_BROWSER"] == "required"
-
-      skip "the browser specs cannot run: #{reason}"
-    end
-    @browser = FayeOnlineSpec::Browser.start
-  end
-
-  after(:all) { @browser&.quit }
-
-  after do |example|
-    next unless example.exception && @browser
-
-    @opened&.each do |name|
-      warn "browser console of #{name}: #{@browser.console_log(name).inspect}"
-    rescue FayeOnlineSpec::Browser::Error
-      nil
-    end
-  end
+  include_context "a browser"
 
   let(:room) { new_room }
   let(:lesson) { new_lesson }
-
-  def room_url(user, browser: @browser, **extra)
-    browser.page_url("room.html", faye: server_url, room: room, time: lesson,
-                                  uid: user["uid"], uname: user["uname"], **extra)
-  end
-
-  # Opens a tab of `user` on the room page and waits until its client has
-  # joined and subscribed to the room's user list. Returns its clientId.
-  def open_tab(name, user, browser: @browser, **extra)
-    (@opened ||= []) << name
-    browser.open(name, user: user["uname"], url: room_url(user, browser: browser, **extra))
-    wait_for(timeout: 10, message: "#{name} to join and subscribe") do
-      probe = browser.eval(name, "probe")
-      raise "#{name}: #{probe['errors'].inspect}" unless probe["errors"].empty?
-
-      probe["ready"] && probe["client_ids"].last
-    end
-  end
-
-  def probe(name, browser: @browser)
-    browser.eval(name, "probe")
-  end
-
-  # The last user list a tab received.
-  def last_list(name)
-    probe(name)["lists"].last || {}
-  end
 
   def running?(uid)
     online_times(uid).key?(started_key(lesson))
@@ -130,7 +83,7 @@ RSpec.describe "Leaving, in a real browser (#{configuration.name})", :browser, :
     end
     # Its client still polls: it hears of the next user to come.
     carl = new_user("carl")
-    join(carl, room: room, lesson: lesson)
+    faye_client(auth: auth_for(carl, room: room, lesson: lesson)).connect!
     eventually { expect(last_list("ann-guarded")).to include("count" => 2, "joined" => [carl]) }
     expect(probe("ann-guarded")["client_ids"]).to eq [client_id]
   end
@@ -142,6 +95,7 @@ RSpec.describe "Leaving, in a real browser (#{configuration.name})", :browser, :
     # back/forward cache unless the page forbids unload listeners.
     first = open_tab("ann-cached", ann, no_unload: 1)
 
+    seen_before = probe("ann-cached")["lists"].size
     left = now
     @browser.goto("ann-cached", @browser.page_url("elsewhere.html"))
     eventually(timeout: 5) { expect(sql.log_entries(uid)).to eq [[1, first], [0, first]] }
@@ -156,9 +110,13 @@ RSpec.describe "Leaving, in a real browser (#{configuration.name})", :browser, :
     eventually { expect(online_uids(room)).to eq [uid] }
     eventually { expect(running?(uid)).to be true }
 
-    # The restored page is subscribed again.
+    # The restored page is subscribed again: it gets the current list, then
+    # hears of the next user to come.
+    eventually do
+      expect(probe("ann-cached")["lists"].drop(seen_before)).to include(include("count" => 1, "user_list" => [uid]))
+    end
     dan = new_user("dan")
-    join(dan, room: room, lesson: lesson)
+    faye_client(auth: auth_for(dan, room: room, lesson: lesson)).connect!
     eventually { expect(last_list("ann-cached")).to include("count" => 2, "joined" => [dan]) }
   end
 
@@ -219,7 +177,6 @@ RSpec.describe "Leaving, in a real browser (#{configuration.name})", :browser, :
 
   it "checks its options and names the wrong one" do
     @browser.open("options", user: "nobody", url: @browser.page_url("elsewhere.html"))
-    (@opened ||= []) << "options"
     base = "#{URI(server_url).then { |u| "http://#{u.host}:#{u.port}" }}/faye-online/"
     errors = @browser.eval("options", <<~JS)
       (async () => {
