@@ -242,47 +242,11 @@ impl RbTracker {
         callback.funcall("call", (message,))
     }
 
-    /// Faye's outgoing hook: a successful subscription to a room's
-    /// user_list gets the current list.
-    fn outgoing(
-        ruby: &Ruby,
-        rb_self: &Self,
-        message: Value,
-        callback: Value,
-    ) -> Result<Value, Error> {
-        if let Some(hash) = RHash::from_value(message) {
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                if string_field(hash, "channel").as_deref() != Some("/meta/subscribe") {
-                    return;
-                }
-                let ok = hash
-                    .get("successful")
-                    .is_some_and(|v| v.is_kind_of(ruby.class_true_class()));
-                let Some(client_id) = string_field(hash, "clientId") else {
-                    return;
-                };
-                if !ok {
-                    return;
-                }
-                let Some(sub) = hash.get("subscription") else {
-                    return;
-                };
-                if let Some(s) = RString::from_value(sub) {
-                    if let Ok(s) = rstring_utf8(s) {
-                        rb_self.0.subscribed(&client_id, &s);
-                    }
-                } else if let Some(list) = RArray::from_value(sub) {
-                    for item in list.into_iter().take(100) {
-                        if let Some(s) =
-                            RString::from_value(item).and_then(|s| rstring_utf8(s).ok())
-                        {
-                            rb_self.0.subscribed(&client_id, &s);
-                        }
-                    }
-                }
-            }));
-        }
-        callback.funcall("call", (message,))
+    /// Faye's `:subscribe` event: a new subscriber of a room's user_list
+    /// (or user_changes) gets the current list. (An event rather than an
+    /// outgoing hook: Faye then runs no extension on outgoing messages.)
+    fn subscribed(&self, client_id: String, channel: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.subscribed(&client_id, &channel)));
     }
 
     fn handshake(&self, client_id: String) {
@@ -338,21 +302,104 @@ impl RbTracker {
     }
 
     fn online_users(ruby: &Ruby, rb_self: &Self, room: String) -> Result<RArray, Error> {
-        let users = rb_self
-            .0
-            .query()
-            .online_users(&room)
-            .map_err(|e| store_error(ruby, e))?;
-        users_to_ruby(ruby, &users)
+        online_users(ruby, rb_self.0.query(), room)
     }
 
     fn online_time(ruby: &Ruby, rb_self: &Self, uid: u64, time: String) -> Result<i64, Error> {
-        rb_self
-            .0
-            .query()
-            .online_time(uid, &time)
-            .map_err(|e| store_error(ruby, e))
+        online_time(ruby, rb_self.0.query(), uid, time)
     }
+
+    fn status_json(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
+        status_json(ruby, rb_self.0.query())
+    }
+
+    fn sessions_json(
+        ruby: &Ruby,
+        rb_self: &Self,
+        uid: u64,
+        after_ms: i64,
+        before_ms: i64,
+    ) -> Result<String, Error> {
+        sessions_json(ruby, rb_self.0.query(), uid, after_ms, before_ms)
+    }
+}
+
+/// Runs `f` with Ruby's global lock released, so that other Ruby threads
+/// (the EventMachine reactor above all) run while `f` waits on Redis or
+/// SQL. `f` must not touch Ruby objects; a panic in it comes back as `Err`.
+fn without_gvl<R, F: FnOnce() -> R>(f: F) -> Result<R, String> {
+    struct Call<F, R> {
+        f: Option<F>,
+        result: Option<std::thread::Result<R>>,
+    }
+    unsafe extern "C" fn trampoline<F: FnOnce() -> R, R>(
+        data: *mut std::ffi::c_void,
+    ) -> *mut std::ffi::c_void {
+        // SAFETY: `data` is the `Call` below, alive for this whole call.
+        let call = unsafe { &mut *(data as *mut Call<F, R>) };
+        if let Some(f) = call.f.take() {
+            call.result = Some(catch_unwind(AssertUnwindSafe(f)));
+        }
+        std::ptr::null_mut()
+    }
+    let mut call = Call {
+        f: Some(f),
+        result: None,
+    };
+    // SAFETY: the trampoline only runs the Rust closure, which touches no
+    // Ruby object; Ruby calls it once, on this thread, before returning.
+    unsafe {
+        rb_sys::rb_thread_call_without_gvl(
+            Some(trampoline::<F, R>),
+            &mut call as *mut Call<F, R> as *mut std::ffi::c_void,
+            None,
+            std::ptr::null_mut(),
+        );
+    }
+    match call.result {
+        Some(Ok(r)) => Ok(r),
+        _ => Err("faye-online: a query failed unexpectedly".to_string()),
+    }
+}
+
+/// Runs a store query without the GVL; its error becomes a StoreError.
+fn query<T, E: std::fmt::Display>(
+    ruby: &Ruby,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, Error> {
+    match without_gvl(|| f().map_err(|e| e.to_string())) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) | Err(e) => Err(store_error(ruby, e)),
+    }
+}
+
+fn online_users(ruby: &Ruby, q: &Query, room: String) -> Result<RArray, Error> {
+    let users = query(ruby, || q.online_users(&room))?;
+    users_to_ruby(ruby, &users)
+}
+
+fn online_time(ruby: &Ruby, q: &Query, uid: u64, time: String) -> Result<i64, Error> {
+    query(ruby, || q.online_time(uid, &time))
+}
+
+/// `FayeOnline.status` as JSON text.
+fn status_json(ruby: &Ruby, q: &Query) -> Result<String, Error> {
+    query(ruby, || q.status().map(|v| v.to_string()))
+}
+
+/// The sessions of `uid` (0: everyone) between two instants (ms), as JSON.
+fn sessions_json(
+    ruby: &Ruby,
+    q: &Query,
+    uid: u64,
+    after_ms: i64,
+    before_ms: i64,
+) -> Result<String, Error> {
+    query(ruby, || {
+        q.sessions((uid > 0).then_some(uid), after_ms, before_ms)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::to_string(&s).map_err(|e| e.to_string()))
+    })
 }
 
 #[magnus::wrap(class = "FayeOnline::Native::Query", free_immediately, size)]
@@ -367,18 +414,25 @@ impl RbQuery {
     }
 
     fn online_users(ruby: &Ruby, rb_self: &Self, room: String) -> Result<RArray, Error> {
-        let users = rb_self
-            .0
-            .online_users(&room)
-            .map_err(|e| store_error(ruby, e))?;
-        users_to_ruby(ruby, &users)
+        online_users(ruby, &rb_self.0, room)
     }
 
     fn online_time(ruby: &Ruby, rb_self: &Self, uid: u64, time: String) -> Result<i64, Error> {
-        rb_self
-            .0
-            .online_time(uid, &time)
-            .map_err(|e| store_error(ruby, e))
+        online_time(ruby, &rb_self.0, uid, time)
+    }
+
+    fn status_json(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
+        status_json(ruby, &rb_self.0)
+    }
+
+    fn sessions_json(
+        ruby: &Ruby,
+        rb_self: &Self,
+        uid: u64,
+        after_ms: i64,
+        before_ms: i64,
+    ) -> Result<String, Error> {
+        sessions_json(ruby, &rb_self.0, uid, after_ms, before_ms)
     }
 }
 
@@ -392,7 +446,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let tracker = native.define_class("Tracker", ruby.class_object())?;
     tracker.define_singleton_method("new", function!(RbTracker::new, 1))?;
     tracker.define_method("incoming", method!(RbTracker::incoming, 2))?;
-    tracker.define_method("outgoing", method!(RbTracker::outgoing, 2))?;
+    tracker.define_method("_subscribed", method!(RbTracker::subscribed, 2))?;
     tracker.define_method("_handshake", method!(RbTracker::handshake, 1))?;
     tracker.define_method("_session_ended", method!(RbTracker::session_ended, 1))?;
     tracker.define_method("_drain", method!(RbTracker::drain, 0))?;
@@ -401,10 +455,14 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     tracker.define_method("_close", method!(RbTracker::close, 1))?;
     tracker.define_method("_online_users", method!(RbTracker::online_users, 1))?;
     tracker.define_method("_online_time", method!(RbTracker::online_time, 2))?;
+    tracker.define_method("_status_json", method!(RbTracker::status_json, 0))?;
+    tracker.define_method("_sessions_json", method!(RbTracker::sessions_json, 3))?;
 
     let query = native.define_class("Query", ruby.class_object())?;
     query.define_singleton_method("new", function!(RbQuery::new, 1))?;
     query.define_method("_online_users", method!(RbQuery::online_users, 1))?;
     query.define_method("_online_time", method!(RbQuery::online_time, 2))?;
+    query.define_method("_status_json", method!(RbQuery::status_json, 0))?;
+    query.define_method("_sessions_json", method!(RbQuery::sessions_json, 3))?;
     Ok(())
 }

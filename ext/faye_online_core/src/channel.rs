@@ -44,10 +44,31 @@ pub fn user_list_channel(room: &str) -> String {
     format!("{room}/user_list")
 }
 
+/// The opt-in channel of a room's changes alone (joins and leaves, with
+/// the count), for rooms too big to send the whole list on each change.
+pub fn user_changes_channel(room: &str) -> String {
+    format!("{room}/user_changes")
+}
+
 /// If `channel` is some room's `user_list` channel, the room.
 pub fn room_of_user_list(channel: &str) -> Option<&str> {
     let room = channel.strip_suffix("/user_list")?;
     check(room).ok().map(|_| room)
+}
+
+/// If `channel` is a room's `user_list` or `user_changes` channel, the
+/// room (and whether it is the changes channel).
+pub fn room_of_list_channel(channel: &str) -> Option<(&str, bool)> {
+    if let Some(room) = room_of_user_list(channel) {
+        return Some((room, false));
+    }
+    let room = channel.strip_suffix("/user_changes")?;
+    check(room).ok().map(|_| (room, true))
+}
+
+/// Channels only the server publishes on.
+pub fn is_server_only(channel: &str) -> bool {
+    channel.ends_with("/user_list") || channel.ends_with("/user_changes")
 }
 
 #[cfg(test)]

@@ -19,6 +19,15 @@ pub fn sql_datetime(ms: i64) -> String {
         .to_string()
 }
 
+/// Parses a `YYYY-mm-dd HH:MM:SS` UTC datetime (as [`sql_datetime`] writes
+/// it, with or without fractional seconds) to ms.
+pub fn parse_sql_datetime(s: &str) -> Option<i64> {
+    let head = s.get(..19)?;
+    NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
 /// `YYYYmmddHHMMSS` in the server's local time: the old gem's `started_at`.
 pub fn compact_local(ms: i64) -> String {
     Local
@@ -57,6 +66,12 @@ mod tests {
     #[test]
     fn sql_datetime_is_utc() {
         assert_eq!(sql_datetime(0), "1970-01-01 00:00:00");
+        assert_eq!(parse_sql_datetime("1970-01-01 00:00:01"), Some(1000));
+        assert_eq!(
+            parse_sql_datetime("2026-11-25 10:00:00.000000"),
+            parse_sql_datetime("2026-11-25 10:00:00")
+        );
+        assert_eq!(parse_sql_datetime("nonsense"), None);
     }
 
     #[test]

@@ -29,6 +29,15 @@ pub struct Config {
     /// How often the sweep runs (ms); 0 disables it.
     #[serde(default = "default_gc_interval_ms")]
     pub gc_interval_ms: i64,
+    /// Publish the whole list on `<room>/user_list` at each change (the old
+    /// gem's contract). Off, only `<room>/user_changes` carries changes, and
+    /// a change costs the same in a room of any size.
+    #[serde(default = "default_full_lists")]
+    pub full_lists: bool,
+}
+
+fn default_full_lists() -> bool {
+    true
 }
 
 fn default_namespace() -> String {

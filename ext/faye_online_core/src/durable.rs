@@ -11,8 +11,10 @@
 //! several processes writing the same list or the same user never lose each
 //! other's updates.
 
+use crate::auth::User;
 use crate::clock;
 use crate::error::StoreError;
+use crate::presence::HotStore;
 use crate::sql::{self, Param, SqlConn};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -36,15 +38,47 @@ pub enum Record {
     },
     /// The user went offline in the room.
     RoomLeave { room: String, uid: u64 },
+    /// Users listed online in the room whom no live process has: left
+    /// behind by a crash, removed at start.
+    RoomPrune { room: String, uids: Vec<u64> },
     /// The user's lesson timer started.
     TimerStart { uid: u64, time: String, at_ms: i64 },
-    /// The user's lesson timer stopped; the elapsed seconds are credited.
+    /// The user's lesson session ended: `credited_ms` (the union of its
+    /// clientIds' intervals), rounded to seconds, is added to the user's
+    /// time. `restored`: the hot store lost the session (Redis restarted
+    /// empty) and rebuilt it from the live clientIds, so it only knows it
+    /// from `started_ms`; the time from the start recorded in SQL up to
+    /// then is credited too.
     TimerStop {
         uid: u64,
         time: String,
         started_ms: i64,
-        ended_ms: i64,
+        credited_ms: i64,
+        restored: bool,
     },
+}
+
+/// One clientId's stay, from its login row to its logout row (none while
+/// it is online, or if its process died before it was cleaned).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Session {
+    pub client_id: String,
+    pub uid: u64,
+    pub uname: String,
+    pub lesson: String,
+    pub joined_ms: i64,
+    pub left_ms: Option<i64>,
+}
+
+/// Puts `uid` in the sorted `list` or takes it out.
+fn set_member(list: &mut Vec<u64>, uid: u64, member: bool) {
+    match (list.binary_search(&uid), member) {
+        (Err(at), true) => list.insert(at, uid),
+        (Ok(at), false) => {
+            list.remove(at);
+        }
+        _ => {}
+    }
 }
 
 pub fn started_key(time: &str) -> String {
@@ -126,6 +160,27 @@ impl DurableStore {
 
     /// Applies one record, atomically.
     pub fn apply(&mut self, record: &Record) -> Result<(), StoreError> {
+        self.apply_confirmed(record, None)
+    }
+
+    /// Applies one record, atomically, taking memberships from `live`.
+    ///
+    /// Processes write their records each in their own order: the leave
+    /// that one process recorded may reach SQL after the join that another
+    /// process recorded later. So a room or timer record only says *which*
+    /// row to bring up to date; with the row locked, the membership is read
+    /// from the hot store that all processes share, and the last writer of
+    /// a row always writes what the hot store holds after every change to
+    /// it. Without `live`, or when it cannot be read, the record's own
+    /// change is applied. Login rows and credited time are the same in any
+    /// order.
+    pub fn apply_confirmed(
+        &mut self,
+        record: &Record,
+        live: Option<&dyn HotStore>,
+    ) -> Result<(), StoreError> {
+        let in_room = |room: &str, uid: u64| live.and_then(|h| h.room_has(room, uid).ok());
+        let running = |uid: u64, time: &str| live.and_then(|h| h.timer_started_at(uid, time).ok());
         self.guarded(|s| match record {
             Record::Login {
                 status,
@@ -134,15 +189,26 @@ impl DurableStore {
                 time,
                 client_id,
             } => {
+                // Once per clientId and status: a retry after a connection
+                // broke before the answer came back writes no second row.
                 let channel_id = s.channel_id(time)?;
-                s.conn()?.execute(
-                    "INSERT INTO faye_user_login_logs (status, uid, t, channel_id, clientId) VALUES (?, ?, ?, ?, ?)",
+                let conn = s.conn()?;
+                let insert = format!(
+                    "INSERT INTO faye_user_login_logs (status, uid, t, channel_id, clientId) \
+                     SELECT ?, ?, ?, ?, ?{} WHERE NOT EXISTS \
+                     (SELECT 1 FROM faye_user_login_logs WHERE clientId = ? AND status = ?)",
+                    conn.dialect().no_table()
+                );
+                conn.execute(
+                    &insert,
                     &[
                         Param::Int(*status),
                         Param::Int(*uid as i64),
                         clock::sql_datetime(*at_ms).into(),
                         Param::Int(channel_id),
                         client_id.as_str().into(),
+                        client_id.as_str().into(),
+                        Param::Int(*status),
                     ],
                 )?;
                 Ok(())
@@ -150,27 +216,45 @@ impl DurableStore {
             Record::RoomJoin { room, uid, uname } => {
                 s.remember_name(*uid, uname)?;
                 s.edit_online_list(room, |list| {
-                    if !list.contains(uid) {
-                        list.push(*uid);
-                        list.sort_unstable();
-                    }
+                    set_member(list, *uid, in_room(room, *uid).unwrap_or(true))
                 })
             }
-            Record::RoomLeave { room, uid } => s.edit_online_list(room, |list| list.retain(|u| u != uid)),
+            Record::RoomLeave { room, uid } => s.edit_online_list(room, |list| {
+                set_member(list, *uid, in_room(room, *uid).unwrap_or(false))
+            }),
+            Record::RoomPrune { room, uids } => s.edit_online_list(room, |list| {
+                list.retain(|u| !uids.contains(u) || in_room(room, *u).unwrap_or(false))
+            }),
             Record::TimerStart { uid, time, at_ms } => s.edit_online_times(*uid, |times| {
-                times.insert(started_key(time), Value::String(clock::compact_local(*at_ms)));
+                // A session that ended already is written by its stop.
+                if let Some(at) = running(*uid, time).unwrap_or(Some(*at_ms)) {
+                    times.insert(started_key(time), Value::String(clock::compact_local(at)));
+                }
             }),
             Record::TimerStop {
                 uid,
                 time,
                 started_ms,
-                ended_ms,
+                credited_ms,
+                restored,
             } => s.edit_online_times(*uid, |times| {
-                times.remove(&started_key(time));
+                let recorded_start = times
+                    .remove(&started_key(time))
+                    .and_then(|v| v.as_str().and_then(clock::parse_compact_local));
+                let lost_ms = match recorded_start {
+                    // SQL keeps seconds: only a whole second earlier is lost time.
+                    Some(at) if *restored && at + 1000 <= *started_ms => started_ms - at,
+                    _ => 0,
+                };
                 let key = spended_key(time);
                 let before = times.get(&key).and_then(json_int).unwrap_or(0);
-                let total = before + clock::elapsed_secs(*started_ms, *ended_ms);
+                let total = before + clock::elapsed_secs(0, credited_ms + lost_ms);
                 times.insert(key, Value::from(total));
+                // A later session, started in another process, whose start
+                // reached SQL before this stop did.
+                if let Some(Some(at)) = running(*uid, time) {
+                    times.insert(started_key(time), Value::String(clock::compact_local(at)));
+                }
             }),
         })
     }
@@ -313,6 +397,36 @@ impl DurableStore {
         })
     }
 
+    /// Every room's online list: (room, uids with their recorded names).
+    pub fn online_lists(&mut self) -> Result<Vec<(String, Vec<User>)>, StoreError> {
+        let rows = self.guarded(|s| {
+            s.conn()?.all_rows(
+                "SELECT c.name, l.user_info_list FROM faye_channel_online_lists l \
+                 JOIN faye_channels c ON c.id = l.channel_id ORDER BY c.name",
+                &[],
+            )
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let Some(room) = row[0].clone() else { continue };
+            let uids = parse_uid_list(row[1].as_deref());
+            if uids.is_empty() {
+                continue;
+            }
+            let users = uids
+                .into_iter()
+                .map(|uid| {
+                    Ok(User {
+                        uid,
+                        uname: self.user_name(uid)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            out.push((room, users));
+        }
+        Ok(out)
+    }
+
     /// A user's `online_times` JSON object (empty if they have no row).
     pub fn online_times(&mut self, uid: u64) -> Result<Map<String, Value>, StoreError> {
         self.guarded(|s| {
@@ -323,6 +437,60 @@ impl DurableStore {
             Ok(row
                 .map(|r| parse_times(r[0].as_deref()))
                 .unwrap_or_default())
+        })
+    }
+
+    /// The login/logout log paired into one session per clientId, oldest
+    /// first: of `uid` (or everyone), for sessions that began before
+    /// `before_ms` and had not ended by `after_ms`.
+    pub fn sessions(
+        &mut self,
+        uid: Option<u64>,
+        after_ms: i64,
+        before_ms: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.guarded(|s| {
+            let mut sql = String::from(
+                "SELECT l.status, l.uid, l.t, c.name, l.clientId, n.uname FROM faye_user_login_logs l \
+                 LEFT JOIN faye_channels c ON c.id = l.channel_id \
+                 LEFT JOIN faye_online_user_names n ON n.uid = l.uid WHERE l.t < ?",
+            );
+            // Rows keep whole seconds: a row of the second `before_ms` is in
+            // falls before it.
+            let before_s = before_ms.div_euclid(1000) + i64::from(before_ms.rem_euclid(1000) > 0);
+            let mut params = vec![clock::sql_datetime(before_s * 1000).into()];
+            if let Some(uid) = uid {
+                sql.push_str(" AND l.uid = ?");
+                params.push(Param::Int(uid as i64));
+            }
+            sql.push_str(" ORDER BY l.t, l.status DESC");
+            let rows = s.conn()?.all_rows(&sql, &params)?;
+            let mut sessions: Vec<Session> = Vec::new();
+            let mut open: HashMap<String, usize> = HashMap::new();
+            for row in rows {
+                let (Some(at), Some(client_id)) = (
+                    row[2].as_deref().and_then(clock::parse_sql_datetime),
+                    row[4].clone(),
+                ) else {
+                    continue;
+                };
+                let uid = parse_int(&row, 1)? as u64;
+                if parse_int(&row, 0)? == 1 {
+                    open.insert(client_id.clone(), sessions.len());
+                    sessions.push(Session {
+                        client_id,
+                        uid,
+                        uname: row[5].clone().unwrap_or_default(),
+                        lesson: row[3].clone().unwrap_or_default(),
+                        joined_ms: at,
+                        left_ms: None,
+                    });
+                } else if let Some(i) = open.remove(&client_id) {
+                    sessions[i].left_ms = Some(at.max(sessions[i].joined_ms));
+                }
+            }
+            sessions.retain(|x| x.left_ms.is_none_or(|left| left >= after_ms));
+            Ok(sessions)
         })
     }
 
@@ -415,6 +583,7 @@ pub mod test_schema {
             format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
             "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
             "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
+            "CREATE INDEX idx_client_status ON faye_user_login_logs (clientId, status)".to_string(),
             format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at DATETIME, updated_at DATETIME)"),
             "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
         ] {
@@ -471,7 +640,8 @@ mod tests {
                 uid: 3,
                 time: time.into(),
                 started_ms: t0,
-                ended_ms: t0 + 42_000,
+                credited_ms: 42_000,
+                restored: false,
             })
             .unwrap();
         store
@@ -479,7 +649,8 @@ mod tests {
                 uid: 3,
                 time: time.into(),
                 started_ms: t0,
-                ended_ms: t0 + 8_000,
+                credited_ms: 8_000,
+                restored: false,
             })
             .unwrap();
         let times = store.online_times(3).unwrap();
@@ -487,7 +658,28 @@ mod tests {
         assert_eq!(times[&spended_key(time)], Value::from(50));
         assert_eq!(store.online_time(3, time, t0 + 999_000).unwrap(), 50);
 
-        for status in [1, 0] {
+        // A session that Redis lost and the live clientIds rebuilt from a
+        // later join: the time from the start recorded here is credited too.
+        let t1 = t0 + 1_000_000;
+        store
+            .apply(&Record::TimerStart {
+                uid: 3,
+                time: time.into(),
+                at_ms: t1,
+            })
+            .unwrap();
+        store
+            .apply(&Record::TimerStop {
+                uid: 3,
+                time: time.into(),
+                started_ms: t1 + 30_000,
+                credited_ms: 5_000,
+                restored: true,
+            })
+            .unwrap();
+        assert_eq!(store.online_time(3, time, t1 + 999_000).unwrap(), 85);
+
+        for status in [1, 0, 0] {
             store
                 .apply(&Record::Login {
                     status,
@@ -525,6 +717,105 @@ mod tests {
         let url = format!("sqlite://{}", path.display());
         test_schema::create(sql::open(&url).unwrap().as_mut());
         contract(&url);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Two processes record a user's leave and the user's return; the
+    /// leave reaches SQL last. The rows still say what the hot store says.
+    #[test]
+    fn memberships_follow_the_hot_store_whatever_order_records_arrive_in() {
+        use crate::memory::MemoryStore;
+        use crate::presence::contract::auth;
+        let dir = std::env::temp_dir().join(format!("fo_order_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let url = format!("sqlite://{}", path.display());
+        test_schema::create(sql::open(&url).unwrap().as_mut());
+        let mut store = DurableStore::new(&url);
+        let hot = MemoryStore::new();
+        let (room, time) = ("/classes/9", "/courses/9/lessons/1");
+        let t0 = 1_700_000_000_000;
+        let join = Record::RoomJoin {
+            room: room.into(),
+            uid: 5,
+            uname: "five".into(),
+        };
+        let start = |at_ms| Record::TimerStart {
+            uid: 5,
+            time: time.into(),
+            at_ms,
+        };
+
+        // The first tab joins, in the first process.
+        hot.connect("a", &auth(room, time, 5, "five"), t0).unwrap();
+        for r in [join.clone(), start(t0)] {
+            store.apply_confirmed(&r, Some(&hot)).unwrap();
+        }
+        // It leaves; a tab in the second process joins 20 s later, and the
+        // second process writes first.
+        let left = hot.disconnect("a", t0 + 10_000).unwrap().unwrap();
+        assert!(left.room_left);
+        hot.connect("b", &auth(room, time, 5, "five"), t0 + 20_000)
+            .unwrap();
+        let late = [
+            Record::RoomLeave {
+                room: room.into(),
+                uid: 5,
+            },
+            Record::TimerStop {
+                uid: 5,
+                time: time.into(),
+                started_ms: t0,
+                credited_ms: 10_000,
+                restored: false,
+            },
+        ];
+        for r in [join.clone(), start(t0 + 20_000)].iter().chain(&late) {
+            store.apply_confirmed(r, Some(&hot)).unwrap();
+        }
+        assert_eq!(store.online_uids(room).unwrap(), vec![5]);
+        let times = store.online_times(5).unwrap();
+        assert_eq!(
+            times[&started_key(time)],
+            Value::String(clock::compact_local(t0 + 20_000))
+        );
+        assert_eq!(times[&spended_key(time)], Value::from(10));
+
+        // A prune at start of a user who is online again keeps them.
+        store
+            .apply_confirmed(
+                &Record::RoomPrune {
+                    room: room.into(),
+                    uids: vec![5],
+                },
+                Some(&hot),
+            )
+            .unwrap();
+        assert_eq!(store.online_uids(room).unwrap(), vec![5]);
+
+        // The second tab leaves; a join that arrives after its leave is
+        // not believed, and a start after its stop leaves no running timer.
+        hot.disconnect("b", t0 + 30_000).unwrap().unwrap();
+        let ended = [
+            late[0].clone(),
+            Record::TimerStop {
+                uid: 5,
+                time: time.into(),
+                started_ms: t0 + 20_000,
+                credited_ms: 10_000,
+                restored: false,
+            },
+            join,
+            start(t0 + 20_000),
+        ];
+        for r in &ended {
+            store.apply_confirmed(r, Some(&hot)).unwrap();
+        }
+        assert_eq!(store.online_uids(room).unwrap(), Vec::<u64>::new());
+        let times = store.online_times(5).unwrap();
+        assert!(!times.contains_key(&started_key(time)), "{times:?}");
+        assert_eq!(times[&spended_key(time)], Value::from(20));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

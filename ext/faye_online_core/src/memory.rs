@@ -2,13 +2,21 @@
 
 use crate::auth::{Auth, User};
 use crate::error::StoreError;
-use crate::presence::{ConnectOutcome, DisconnectOutcome, HotStore};
+use crate::presence::{
+    add_span, spans_len, ConnectOutcome, DisconnectOutcome, HotStore, LiveClient,
+};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// A running lesson timer: when it started, the latest end of a clientId
-/// that already left it, and the clientIds still in it.
-type Timer = (i64, i64, HashSet<String>);
+/// A running lesson timer: when it started, the intervals of the clientIds
+/// that already left it (merged), and the clientIds still in it with when
+/// each joined.
+#[derive(Default)]
+struct Timer {
+    started: i64,
+    spans: Vec<(i64, i64)>,
+    ids: HashMap<String, i64>,
+}
 
 #[derive(Default)]
 struct State {
@@ -73,11 +81,12 @@ impl HotStore for MemoryStore {
         ids.insert(client_id.to_owned());
 
         let timers = st.timers.entry(auth.time.clone()).or_default();
-        let (_, _, ids) = timers
-            .entry(auth.user.uid)
-            .or_insert_with(|| (now_ms, now_ms, HashSet::new()));
-        let timer_started = ids.is_empty();
-        ids.insert(client_id.to_owned());
+        let timer = timers.entry(auth.user.uid).or_insert_with(|| Timer {
+            started: now_ms,
+            ..Timer::default()
+        });
+        let timer_started = timer.ids.is_empty();
+        timer.ids.insert(client_id.to_owned(), now_ms);
 
         Ok(ConnectOutcome::Joined {
             room_joined,
@@ -113,13 +122,15 @@ impl HotStore for MemoryStore {
 
         let mut timer_started_at = None;
         let mut timer_ended_at = at_ms;
+        let mut timer_credited_ms = 0;
         if let Some(timers) = st.timers.get_mut(&auth.time) {
-            if let Some((started, until, ids)) = timers.get_mut(&uid) {
-                ids.remove(client_id);
-                *until = (*until).max(at_ms);
-                if ids.is_empty() {
-                    timer_started_at = Some(*started);
-                    timer_ended_at = *until;
+            if let Some(timer) = timers.get_mut(&uid) {
+                let joined = timer.ids.remove(client_id).unwrap_or(at_ms);
+                add_span(&mut timer.spans, (joined, at_ms.max(joined)));
+                if timer.ids.is_empty() {
+                    timer_started_at = Some(timer.started);
+                    timer_ended_at = timer.spans.last().map_or(at_ms, |s| s.1);
+                    timer_credited_ms = spans_len(&timer.spans);
                     timers.remove(&uid);
                 }
             }
@@ -133,6 +144,8 @@ impl HotStore for MemoryStore {
             room_left,
             timer_started_at,
             timer_ended_at,
+            timer_credited_ms,
+            timer_restored: false,
         }))
     }
 
@@ -153,13 +166,26 @@ impl HotStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    fn room_count(&self, room: &str) -> Result<usize, StoreError> {
+        Ok(self.state.lock().rooms.get(room).map_or(0, |r| r.len()))
+    }
+
+    fn room_has(&self, room: &str, uid: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .rooms
+            .get(room)
+            .is_some_and(|r| r.contains_key(&uid)))
+    }
+
     fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError> {
         let st = self.state.lock();
         Ok(st
             .timers
             .get(time)
             .and_then(|t| t.get(&uid))
-            .map(|(s, _, _)| *s))
+            .map(|t| t.started))
     }
 
     fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
@@ -172,6 +198,25 @@ impl HotStore for MemoryStore {
 
     fn last_seen(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
         Ok(self.state.lock().clients.get(client_id).map(|(_, s)| *s))
+    }
+
+    fn clients(&self) -> Result<Vec<LiveClient>, StoreError> {
+        let st = self.state.lock();
+        Ok(st
+            .clients
+            .iter()
+            .map(|(id, (auth, seen))| LiveClient {
+                client_id: id.clone(),
+                joined_ms: st
+                    .timers
+                    .get(&auth.time)
+                    .and_then(|t| t.get(&auth.user.uid))
+                    .and_then(|t| t.ids.get(id).copied())
+                    .unwrap_or(*seen),
+                auth: auth.clone(),
+                last_seen_ms: *seen,
+            })
+            .collect())
     }
 
     fn stale_clients(

@@ -38,6 +38,46 @@ pub struct DisconnectOutcome {
     /// clientIds (a tab that left explicitly after another one was last
     /// seen keeps the session going until it left).
     pub timer_ended_at: i64,
+    /// The time to credit for the session that ended (ms): the measure of
+    /// the union of its clientIds' intervals, each from its join to its end.
+    /// It is less than `timer_ended_at - timer_started_at` when a vanished
+    /// tab, last seen long before it was swept, left a gap before a later
+    /// tab joined. Zero while the timer runs.
+    pub timer_credited_ms: i64,
+    /// The session was rebuilt after the hot store lost it (see
+    /// [`HotStore::restore`]): it is known only from `timer_started_at`.
+    pub timer_restored: bool,
+}
+
+/// Adds `span` to `spans` (sorted, disjoint), merging what overlaps or
+/// touches it.
+pub fn add_span(spans: &mut Vec<(i64, i64)>, span: (i64, i64)) {
+    spans.push(span);
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+    for &(s, e) in spans.iter() {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    *spans = merged;
+}
+
+/// The measure of sorted, disjoint spans.
+pub fn spans_len(spans: &[(i64, i64)]) -> i64 {
+    spans.iter().map(|(s, e)| e - s).sum()
+}
+
+/// A clientId that a process serves, as the hot store should hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveClient {
+    pub client_id: String,
+    pub auth: Auth,
+    /// When it joined (ms).
+    pub joined_ms: i64,
+    /// When it was last seen (ms).
+    pub last_seen_ms: i64,
 }
 
 /// A store of who is connected where: process memory, or Redis shared by
@@ -61,6 +101,12 @@ pub trait HotStore: Send + Sync {
     /// The users online in `room`, sorted by uid.
     fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError>;
 
+    /// How many users are online in `room`.
+    fn room_count(&self, room: &str) -> Result<usize, StoreError>;
+
+    /// Whether the user is online in `room`.
+    fn room_has(&self, room: &str, uid: u64) -> Result<bool, StoreError>;
+
     /// When the user's timer in `time` started, if it runs.
     fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError>;
 
@@ -70,6 +116,9 @@ pub trait HotStore: Send + Sync {
     /// When `client_id` was last seen, if it is recorded.
     fn last_seen(&self, client_id: &str) -> Result<Option<i64>, StoreError>;
 
+    /// Every recorded clientId, for status pages and reports.
+    fn clients(&self) -> Result<Vec<LiveClient>, StoreError>;
+
     /// Up to `limit` recorded clientIds last seen before `before_ms`, oldest first.
     fn stale_clients(&self, before_ms: i64, limit: usize)
         -> Result<Vec<(String, i64)>, StoreError>;
@@ -78,6 +127,22 @@ pub trait HotStore: Send + Sync {
     /// when the store is not shared and the caller delivers it itself.
     fn broadcast(&self, _payload: &str) -> Result<bool, StoreError> {
         Ok(false)
+    }
+
+    /// Changes whenever the store lost its connection: from then on it may
+    /// have lost state (a Redis server restarted empty), and the caller
+    /// should [`restore`](HotStore::restore) its clients. Always 0 for a
+    /// store that cannot lose state.
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    /// Puts back the clientIds in `clients` that the store no longer holds,
+    /// leaving those it holds alone, without counting them as new joins: a
+    /// rebuilt timer starts at the earliest join among them and is marked
+    /// as restored. Returns the rooms whose online lists changed.
+    fn restore(&self, _clients: &[LiveClient]) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
     }
 }
 
@@ -116,6 +181,27 @@ pub mod contract {
         rooms_and_lessons_are_independent(store);
         last_seen_and_stale_clients(store);
         a_session_ends_with_its_latest_tab(store);
+        a_gap_after_a_swept_tab_is_not_credited(store);
+        lists_its_clients(store);
+    }
+
+    fn lists_its_clients(s: &dyn HotStore) {
+        let a = auth("/c12/room", "/c12/time", 12, "lou");
+        s.connect("c12a", &a, 1_000).unwrap();
+        s.touch(&[("c12a".into(), 1_500)]).unwrap();
+        let listed = s.clients().unwrap();
+        let mine: Vec<_> = listed.iter().filter(|c| c.client_id == "c12a").collect();
+        assert_eq!(
+            mine,
+            vec![&LiveClient {
+                client_id: "c12a".into(),
+                auth: a,
+                joined_ms: 1_000,
+                last_seen_ms: 1_500,
+            }]
+        );
+        s.disconnect("c12a", 2_000).unwrap();
+        assert!(!s.clients().unwrap().iter().any(|c| c.client_id == "c12a"));
     }
 
     fn first_tab_joins_room_and_starts_timer(s: &dyn HotStore) {
@@ -199,6 +285,11 @@ pub mod contract {
         assert_eq!(s.connect("c7b", &b, 1_000).unwrap(), joined(true, true));
         let users = s.room_users("/c7/room").unwrap();
         assert_eq!(users, vec![b.user.clone(), a.user.clone()], "sorted by uid");
+        assert_eq!(s.room_count("/c7/room").unwrap(), 2);
+        assert_eq!(s.room_count("/c7/nobody").unwrap(), 0);
+        assert!(s.room_has("/c7/room", 71).unwrap());
+        assert!(!s.room_has("/c7/room", 72).unwrap());
+        assert!(!s.room_has("/c7/nobody", 71).unwrap());
         let out = s.disconnect("c7a", 10_000).unwrap().unwrap();
         assert!(out.room_left);
         assert_eq!(s.room_users("/c7/room").unwrap(), vec![b.user.clone()]);
@@ -232,6 +323,7 @@ pub mod contract {
         let out = s.disconnect("c10a", 1_000).unwrap().unwrap();
         assert_eq!(out.timer_started_at, Some(1_000));
         assert_eq!(out.timer_ended_at, 4_000);
+        assert_eq!(out.timer_credited_ms, 1_000, "c10a was seen only at 1 s");
         // The next session starts afresh.
         s.connect("c10c", &a, 9_000).unwrap();
         let out = s.disconnect("c10c", 9_500).unwrap().unwrap();
@@ -239,6 +331,23 @@ pub mod contract {
             (out.timer_started_at, out.timer_ended_at),
             (Some(9_000), 9_500)
         );
+    }
+
+    fn a_gap_after_a_swept_tab_is_not_credited(s: &dyn HotStore) {
+        let a = auth("/c11/room", "/c11/time", 11, "kim");
+        s.connect("c11a", &a, 1_000).unwrap();
+        s.connect("c11b", &a, 2_000).unwrap();
+        // c11b leaves at 5 s; c11a was last seen at 3 s; c11c joins at 8 s,
+        // before c11a is swept; c11c leaves at 10 s.
+        s.disconnect("c11b", 5_000).unwrap();
+        s.connect("c11c", &a, 8_000).unwrap();
+        let out = s.disconnect("c11a", 3_000).unwrap().unwrap();
+        assert_eq!((out.timer_started_at, out.timer_credited_ms), (None, 0));
+        let out = s.disconnect("c11c", 10_000).unwrap().unwrap();
+        assert_eq!(out.timer_started_at, Some(1_000));
+        assert_eq!(out.timer_ended_at, 10_000);
+        assert_eq!(out.timer_credited_ms, 4_000 + 2_000, "1–5 s and 8–10 s");
+        assert!(!out.timer_restored);
     }
 
     fn last_seen_and_stale_clients(s: &dyn HotStore) {
@@ -258,5 +367,24 @@ pub mod contract {
         assert!(!stale.iter().any(|(c, _)| c == "c9b"));
         s.disconnect("c9a", 10_000).unwrap();
         s.disconnect("c9b", 10_000).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_merge_what_overlaps_or_touches() {
+        let mut spans = Vec::new();
+        add_span(&mut spans, (5, 7));
+        add_span(&mut spans, (1, 2));
+        add_span(&mut spans, (2, 3));
+        assert_eq!(spans, vec![(1, 3), (5, 7)]);
+        add_span(&mut spans, (3, 6));
+        assert_eq!(spans, vec![(1, 7)]);
+        assert_eq!(spans_len(&spans), 6);
+        add_span(&mut spans, (9, 9));
+        assert_eq!(spans_len(&spans), 6);
     }
 }

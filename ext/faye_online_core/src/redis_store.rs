@@ -8,20 +8,21 @@
 //! | `client:<clientId>` | hash | uid, uname, room, time of a live clientId |
 //! | `clients` | zset | clientId → last seen (ms) |
 //! | `room:<room>:users` | hash | uid → uname of the users online in a room |
-//! | `room:<room>:uid:<uid>` | set | the user's clientIds in the room |
-//! | `time:<time>:uid:<uid>` | set | the user's clientIds in the time channel |
+//! | `room:<room>:tabs` | hash | uid → how many of the user's clientIds are in the room |
+//! | `time:<time>:tabs` | hash | uid → how many of the user's clientIds are in the time channel |
 //! | `time:<time>:started` | hash | uid → when the running timer started (ms) |
-//! | `time:<time>:until` | hash | uid → latest end of a clientId that left the running session (ms) |
+//! | `time:<time>:restored` | hash | uid → 1 while the running session was rebuilt after Redis lost it |
+//! | `time:<time>:spans` | hash | uid → intervals of the clientIds that left the running session (`s:e,…`, ms) |
 //!
 //! Scripts build key names from the prefix, so this store is for a single
 //! Redis server (or a primary with replicas), not Redis Cluster.
 
 use crate::auth::{Auth, User};
 use crate::error::StoreError;
-use crate::presence::{ConnectOutcome, DisconnectOutcome, HotStore};
+use crate::presence::{ConnectOutcome, DisconnectOutcome, HotStore, LiveClient};
 use parking_lot::Mutex;
 use redis::{Client, Connection, Script, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 const CONNECT: &str = r"
@@ -35,54 +36,105 @@ if known[1] then
   end
   return {2, known[1], known[2], known[3], known[4]}
 end
-redis.call('HSET', ck, 'uid', uid, 'uname', uname, 'room', room, 'time', time)
+redis.call('HSET', ck, 'uid', uid, 'uname', uname, 'room', room, 'time', time, 'joined', now)
 redis.call('ZADD', p .. 'clients', now, cid)
-local rk = p .. 'room:' .. room .. ':uid:' .. uid
-redis.call('SADD', rk, cid)
 redis.call('HSET', p .. 'room:' .. room .. ':users', uid, uname)
 local joined = 0
-if redis.call('SCARD', rk) == 1 then joined = 1 end
-local tk = p .. 'time:' .. time .. ':uid:' .. uid
-redis.call('SADD', tk, cid)
+if redis.call('HINCRBY', p .. 'room:' .. room .. ':tabs', uid, 1) == 1 then joined = 1 end
 local started = 0
-if redis.call('SCARD', tk) == 1 then
+if redis.call('HINCRBY', p .. 'time:' .. time .. ':tabs', uid, 1) == 1 then
   redis.call('HSET', p .. 'time:' .. time .. ':started', uid, now)
-  redis.call('HSET', p .. 'time:' .. time .. ':until', uid, now)
+  redis.call('HDEL', p .. 'time:' .. time .. ':spans', uid)
+  redis.call('HDEL', p .. 'time:' .. time .. ':restored', uid)
   started = 1
 end
 return {1, joined, started}
 ";
 
+/// Removes a clientId. Its interval (join to `at`) is merged into the
+/// spans of its user's running session, kept as `s:e,s:e` sorted and
+/// disjoint; when it was the last clientId, the session's union is credited.
 const DISCONNECT: &str = r"
 local p, cid, at = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ck = p .. 'client:' .. cid
-local c = redis.call('HMGET', ck, 'uid', 'uname', 'room', 'time')
+local c = redis.call('HMGET', ck, 'uid', 'uname', 'room', 'time', 'joined')
 if not c[1] then return {0} end
 redis.call('DEL', ck)
 redis.call('ZREM', p .. 'clients', cid)
 local uid, room, time = c[1], c[3], c[4]
-local rk = p .. 'room:' .. room .. ':uid:' .. uid
-redis.call('SREM', rk, cid)
+local rk = p .. 'room:' .. room .. ':tabs'
 local left = 0
-if redis.call('SCARD', rk) == 0 then
+if redis.call('HINCRBY', rk, uid, -1) <= 0 then
+  redis.call('HDEL', rk, uid)
   redis.call('HDEL', p .. 'room:' .. room .. ':users', uid)
   left = 1
 end
-local tk = p .. 'time:' .. time .. ':uid:' .. uid
-redis.call('SREM', tk, cid)
-local uk = p .. 'time:' .. time .. ':until'
-local upto = tonumber(redis.call('HGET', uk, uid) or '0') or 0
-if at > upto then upto = at end
-local started = ''
-if redis.call('SCARD', tk) == 0 then
-  local sk = p .. 'time:' .. time .. ':started'
-  started = redis.call('HGET', sk, uid) or ''
-  redis.call('HDEL', sk, uid)
-  redis.call('HDEL', uk, uid)
-else
-  redis.call('HSET', uk, uid, upto)
+local tk = p .. 'time:' .. time .. ':tabs'
+local remaining = redis.call('HINCRBY', tk, uid, -1)
+if remaining <= 0 then redis.call('HDEL', tk, uid) end
+local joined = tonumber(c[5] or '') or at
+local spk = p .. 'time:' .. time .. ':spans'
+local list = {}
+for s, e in string.gmatch(redis.call('HGET', spk, uid) or '', '(%d+):(%d+)') do
+  list[#list + 1] = {tonumber(s), tonumber(e)}
 end
-return {1, c[1], c[2], c[3], c[4], left, started, upto}
+local e = at
+if e < joined then e = joined end
+list[#list + 1] = {joined, e}
+table.sort(list, function(x, y) return x[1] < y[1] end)
+local merged = {}
+for _, sp in ipairs(list) do
+  local last = merged[#merged]
+  if last and sp[1] <= last[2] then
+    if sp[2] > last[2] then last[2] = sp[2] end
+  else
+    merged[#merged + 1] = {sp[1], sp[2]}
+  end
+end
+if remaining <= 0 then
+  local sk = p .. 'time:' .. time .. ':started'
+  local started = redis.call('HGET', sk, uid) or ''
+  redis.call('HDEL', sk, uid)
+  redis.call('HDEL', spk, uid)
+  local restored = redis.call('HDEL', p .. 'time:' .. time .. ':restored', uid)
+  local total = 0
+  for _, sp in ipairs(merged) do total = total + sp[2] - sp[1] end
+  return {1, c[1], c[2], c[3], c[4], left, started, string.format('%.0f', merged[#merged][2]), string.format('%.0f', total), restored}
+end
+local parts = {}
+for i, sp in ipairs(merged) do parts[i] = string.format('%.0f:%.0f', sp[1], sp[2]) end
+redis.call('HSET', spk, uid, table.concat(parts, ','))
+return {1, c[1], c[2], c[3], c[4], left, '', string.format('%.0f', e), '0', 0}
+";
+
+/// Puts back lost clientIds: ARGV is the prefix, then seven values per
+/// clientId (id, uid, uname, room, time, joined, last seen). Returns the
+/// rooms whose user lists changed.
+const RESTORE: &str = r"
+local p = ARGV[1]
+local rooms = {}
+for i = 2, #ARGV - 6, 7 do
+  local cid, uid, uname, room, time, joined, seen = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
+  local ck = p .. 'client:' .. cid
+  if redis.call('EXISTS', ck) == 0 then
+    redis.call('HSET', ck, 'uid', uid, 'uname', uname, 'room', room, 'time', time, 'joined', joined)
+    redis.call('ZADD', p .. 'clients', seen, cid)
+    redis.call('HINCRBY', p .. 'room:' .. room .. ':tabs', uid, 1)
+    if redis.call('HSET', p .. 'room:' .. room .. ':users', uid, uname) == 1 then
+      rooms[#rooms + 1] = room
+    end
+    redis.call('HINCRBY', p .. 'time:' .. time .. ':tabs', uid, 1)
+    local sk = p .. 'time:' .. time .. ':started'
+    local started = tonumber(redis.call('HGET', sk, uid) or '')
+    if not started then
+      redis.call('HSET', sk, uid, joined)
+      redis.call('HSET', p .. 'time:' .. time .. ':restored', uid, 1)
+    elseif tonumber(joined) < started then
+      redis.call('HSET', sk, uid, joined)
+    end
+  end
+end
+return rooms
 ";
 
 pub struct RedisStore {
@@ -91,6 +143,9 @@ pub struct RedisStore {
     conn: Mutex<Option<Connection>>,
     connect_script: Script,
     disconnect_script: Script,
+    restore_script: Script,
+    /// Bumped each time a connection fails (see [`HotStore::generation`]).
+    generation: AtomicU64,
 }
 
 impl RedisStore {
@@ -103,6 +158,8 @@ impl RedisStore {
             conn: Mutex::new(None),
             connect_script: Script::new(CONNECT),
             disconnect_script: Script::new(DISCONNECT),
+            restore_script: Script::new(RESTORE),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -116,7 +173,10 @@ impl RedisStore {
         if guard.is_none() {
             let conn = self
                 .client
-                .get_connection_with_timeout(Duration::from_secs(2))?;
+                .get_connection_with_timeout(Duration::from_secs(2))
+                .inspect_err(|_| {
+                    self.generation.fetch_add(1, Ordering::SeqCst);
+                })?;
             conn.set_read_timeout(Some(Duration::from_secs(5)))?;
             conn.set_write_timeout(Some(Duration::from_secs(5)))?;
             *guard = Some(conn);
@@ -127,6 +187,7 @@ impl RedisStore {
             Err(e) => {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
                     *guard = None;
+                    self.generation.fetch_add(1, Ordering::SeqCst);
                 }
                 Err(e.into())
             }
@@ -147,10 +208,12 @@ impl RedisStore {
     }
 
     /// Hands every payload broadcast by any process to `deliver`, until
-    /// `stop` is set; reconnects after failures, reporting each to `on_error`.
+    /// `stop` is set; reconnects after failures, reporting each to `on_error`,
+    /// and calls `subscribed` after each (re)subscription.
     pub fn listen(
         &self,
         stop: &AtomicBool,
+        mut subscribed: impl FnMut(),
         mut deliver: impl FnMut(String),
         mut on_error: impl FnMut(&StoreError),
     ) {
@@ -163,6 +226,7 @@ impl RedisStore {
                 conn.set_read_timeout(Some(Duration::from_millis(500)))?;
                 let mut pubsub = conn.as_pubsub();
                 pubsub.subscribe(&channel)?;
+                subscribed();
                 while !stop.load(Ordering::SeqCst) {
                     match pubsub.get_message() {
                         Ok(msg) => {
@@ -288,7 +352,7 @@ impl HotStore for RedisStore {
         };
         match items.first().and_then(as_i64) {
             Some(0) => Ok(None),
-            Some(1) if items.len() == 8 => {
+            Some(1) if items.len() == 10 => {
                 let auth =
                     auth_from(&items[1..5]).ok_or_else(|| bad_reply("disconnect", &reply))?;
                 Ok(Some(DisconnectOutcome {
@@ -296,6 +360,8 @@ impl HotStore for RedisStore {
                     room_left: as_i64(&items[5]) == Some(1),
                     timer_started_at: as_i64(&items[6]),
                     timer_ended_at: as_i64(&items[7]).unwrap_or(at_ms),
+                    timer_credited_ms: as_i64(&items[8]).unwrap_or(0),
+                    timer_restored: as_i64(&items[9]) == Some(1),
                 }))
             }
             _ => Err(bad_reply("disconnect", &reply)),
@@ -317,6 +383,16 @@ impl HotStore for RedisStore {
             .collect();
         users.sort();
         Ok(users)
+    }
+
+    fn room_count(&self, room: &str) -> Result<usize, StoreError> {
+        let key = format!("{}room:{}:users", self.prefix, room);
+        self.with_conn(|c| redis::cmd("HLEN").arg(&key).query(c))
+    }
+
+    fn room_has(&self, room: &str, uid: u64) -> Result<bool, StoreError> {
+        let key = format!("{}room:{}:users", self.prefix, room);
+        self.with_conn(|c| redis::cmd("HEXISTS").arg(&key).arg(uid).query(c))
     }
 
     fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError> {
@@ -344,6 +420,45 @@ impl HotStore for RedisStore {
         let score: Option<f64> =
             self.with_conn(|c| redis::cmd("ZSCORE").arg(&key).arg(client_id).query(c))?;
         Ok(score.map(|s| s as i64))
+    }
+
+    fn clients(&self) -> Result<Vec<LiveClient>, StoreError> {
+        let key = format!("{}clients", self.prefix);
+        let ids: Vec<(String, f64)> = self.with_conn(|c| {
+            redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query(c)
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut pipe = redis::pipe();
+            for (id, _) in chunk {
+                pipe.cmd("HMGET")
+                    .arg(format!("{}client:{}", self.prefix, id))
+                    .arg("uid")
+                    .arg("uname")
+                    .arg("room")
+                    .arg("time")
+                    .arg("joined");
+            }
+            let fields: Vec<Vec<Value>> = self.with_conn(|c| pipe.query(c))?;
+            for ((id, seen), f) in chunk.iter().zip(fields) {
+                // A clientId removed between the two reads is skipped.
+                let Some(auth) = (f.len() == 5).then(|| auth_from(&f[0..4])).flatten() else {
+                    continue;
+                };
+                out.push(LiveClient {
+                    client_id: id.clone(),
+                    auth,
+                    joined_ms: as_i64(&f[4]).unwrap_or(*seen as i64),
+                    last_seen_ms: *seen as i64,
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn stale_clients(
@@ -377,6 +492,32 @@ impl HotStore for RedisStore {
         })?;
         Ok(true)
     }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn restore(&self, clients: &[LiveClient]) -> Result<Vec<String>, StoreError> {
+        let mut rooms = Vec::new();
+        for chunk in clients.chunks(500) {
+            let mut invocation = self.restore_script.arg(&self.prefix);
+            for c in chunk {
+                invocation
+                    .arg(&c.client_id)
+                    .arg(c.auth.user.uid)
+                    .arg(&c.auth.user.uname)
+                    .arg(&c.auth.room)
+                    .arg(&c.auth.time)
+                    .arg(c.joined_ms)
+                    .arg(c.last_seen_ms);
+            }
+            let changed: Vec<String> = self.with_conn(|conn| invocation.invoke(conn))?;
+            rooms.extend(changed);
+        }
+        rooms.sort();
+        rooms.dedup();
+        Ok(rooms)
+    }
 }
 
 #[cfg(test)]
@@ -400,5 +541,68 @@ mod tests {
         }
         crate::presence::contract::run_all(&store);
         store.clear().unwrap();
+        restores_what_a_restarted_redis_lost(&store);
+        store.clear().unwrap();
+    }
+
+    fn restores_what_a_restarted_redis_lost(store: &RedisStore) {
+        use crate::presence::contract::auth;
+        let a = auth("/r1/room", "/r1/time", 1, "ann");
+        let b = auth("/r1/room", "/r1/time", 2, "bob");
+        store.connect("ra1", &a, 1_000).unwrap();
+        store.connect("ra2", &a, 2_000).unwrap();
+        store.connect("rb1", &b, 3_000).unwrap();
+        let live = |id: &str, auth: &Auth, joined: i64| LiveClient {
+            client_id: id.into(),
+            auth: auth.clone(),
+            joined_ms: joined,
+            last_seen_ms: 6_000,
+        };
+        // Nothing was lost: nothing changes.
+        assert!(store.restore(&[live("ra1", &a, 1_000)]).unwrap().is_empty());
+
+        store.clear().unwrap();
+        assert!(store.room_users("/r1/room").unwrap().is_empty());
+        // Two processes put back their own clientIds, in either order.
+        let rooms = store
+            .restore(&[live("ra2", &a, 2_000), live("rb1", &b, 3_000)])
+            .unwrap();
+        assert_eq!(rooms, vec!["/r1/room".to_string()]);
+        assert!(store.restore(&[live("ra1", &a, 1_000)]).unwrap().is_empty());
+        assert_eq!(
+            store.room_users("/r1/room").unwrap(),
+            vec![a.user.clone(), b.user.clone()]
+        );
+        assert_eq!(store.timer_started_at(1, "/r1/time").unwrap(), Some(1_000));
+        assert_eq!(store.last_seen("ra1").unwrap(), Some(6_000));
+        // A restored clientId is not new: connecting again changes nothing.
+        assert_eq!(
+            store.connect("ra1", &a, 7_000).unwrap(),
+            ConnectOutcome::AlreadyKnown
+        );
+        let out = store.disconnect("ra1", 8_000).unwrap().unwrap();
+        assert_eq!(out.timer_started_at, None);
+        let out = store.disconnect("ra2", 9_000).unwrap().unwrap();
+        assert!(out.room_left);
+        assert_eq!(out.timer_started_at, Some(1_000));
+        assert_eq!(out.timer_credited_ms, 8_000);
+        assert!(out.timer_restored, "the session was rebuilt");
+        // The next session is an ordinary one.
+        store.connect("ra3", &a, 10_000).unwrap();
+        assert!(
+            !store
+                .disconnect("ra3", 11_000)
+                .unwrap()
+                .unwrap()
+                .timer_restored
+        );
+    }
+
+    #[test]
+    fn a_failed_connection_changes_the_generation() {
+        let store = RedisStore::new("redis://127.0.0.1:1/0", "fo_gen_test").unwrap();
+        assert_eq!(store.generation(), 0);
+        assert!(store.room_users("/x").is_err());
+        assert!(store.generation() > 0);
     }
 }

@@ -45,6 +45,14 @@ impl Dialect {
         }
     }
 
+    /// What a `SELECT` of constants names as its table.
+    pub fn no_table(self) -> &'static str {
+        match self {
+            Dialect::MySql => " FROM DUAL",
+            Dialect::Sqlite => "",
+        }
+    }
+
     /// Row lock for read-modify-write inside a transaction (SQLite locks the
     /// whole database at `BEGIN IMMEDIATE` instead).
     pub fn for_update(self) -> &'static str {
@@ -62,6 +70,7 @@ pub trait SqlConn: Send {
     fn dialect(&self) -> Dialect;
     fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError>;
     fn first_row(&mut self, sql: &str, params: &[Param]) -> Result<Option<Row>, StoreError>;
+    fn all_rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError>;
     fn begin(&mut self) -> Result<(), StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;
     fn rollback(&mut self);
@@ -162,6 +171,15 @@ impl SqlConn for MySqlConn {
         Ok(row.map(|r| r.unwrap().iter().map(mysql_text).collect()))
     }
 
+    fn all_rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        use mysql::prelude::Queryable;
+        let rows: Vec<mysql::Row> = self.conn.exec(sql, mysql_params(params))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.unwrap().iter().map(mysql_text).collect())
+            .collect())
+    }
+
     fn begin(&mut self) -> Result<(), StoreError> {
         use mysql::prelude::Queryable;
         Ok(self.conn.query_drop("START TRANSACTION")?)
@@ -191,6 +209,40 @@ impl SqliteConn {
     }
 }
 
+impl SqliteConn {
+    /// Up to `limit` rows, each column as text.
+    fn query_rows(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(sqlite_params(params)))?;
+        let mut all = Vec::new();
+        while all.len() < limit {
+            let Some(row) = rows.next()? else {
+                break;
+            };
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n {
+                out.push(match row.get_ref(i)? {
+                    ValueRef::Null => None,
+                    ValueRef::Integer(v) => Some(v.to_string()),
+                    ValueRef::Real(v) => Some(v.to_string()),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        Some(String::from_utf8_lossy(t).into_owned())
+                    }
+                });
+            }
+            all.push(out);
+        }
+        Ok(all)
+    }
+}
+
 fn sqlite_params(params: &[Param]) -> Vec<rusqlite::types::Value> {
     params
         .iter()
@@ -212,25 +264,11 @@ impl SqlConn for SqliteConn {
     }
 
     fn first_row(&mut self, sql: &str, params: &[Param]) -> Result<Option<Row>, StoreError> {
-        use rusqlite::types::ValueRef;
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let n = stmt.column_count();
-        let mut rows = stmt.query(rusqlite::params_from_iter(sqlite_params(params)))?;
-        let Some(row) = rows.next()? else {
-            return Ok(None);
-        };
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            out.push(match row.get_ref(i)? {
-                ValueRef::Null => None,
-                ValueRef::Integer(v) => Some(v.to_string()),
-                ValueRef::Real(v) => Some(v.to_string()),
-                ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    Some(String::from_utf8_lossy(t).into_owned())
-                }
-            });
-        }
-        Ok(Some(out))
+        Ok(self.query_rows(sql, params, 1)?.pop())
+    }
+
+    fn all_rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        self.query_rows(sql, params, usize::MAX)
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {

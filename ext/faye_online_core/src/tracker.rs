@@ -21,11 +21,12 @@ use crate::durable::{self, DurableStore, Record};
 use crate::error::{BayeuxError, StoreError};
 use crate::memory::MemoryStore;
 use crate::message::{valid_client_id, Incoming, Verdict};
-use crate::presence::{ConnectOutcome, HotStore};
+use crate::presence::{ConnectOutcome, HotStore, LiveClient};
 use crate::redis_store::RedisStore;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -76,12 +77,21 @@ enum Event {
         client_id: String,
         at: i64,
     },
+    /// A new subscriber of a room's user_list (or, with `changes`, its
+    /// user_changes) gets the whole list once.
     Snapshot {
         client_id: String,
         room: String,
+        changes: bool,
     },
     Touch(Vec<(String, i64)>),
     Sweep,
+    /// At start: remove from the SQL online lists the users whom the hot
+    /// store does not have online (left behind by a crash).
+    Repair,
+    /// The shared store came back after an outage: put back this process's
+    /// clientIds and send every watched room's list again.
+    Resync,
     Barrier(Sender<()>),
     Stop,
 }
@@ -135,6 +145,8 @@ struct Local {
     clients: HashMap<String, LocalClient>,
     /// last-seen times not yet written to the hot store
     seen: HashMap<String, i64>,
+    /// rooms whose user_list a client of this process subscribed to
+    watched: HashSet<String>,
 }
 
 /// Read access for the app: who is online, how long a user spent.
@@ -199,6 +211,116 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The login/logout log as sessions, one per clientId (see
+    /// [`DurableStore::sessions`]).
+    pub fn sessions(
+        &self,
+        uid: Option<u64>,
+        after_ms: i64,
+        before_ms: i64,
+    ) -> Result<Vec<durable::Session>, StoreError> {
+        self.durable.lock().sessions(uid, after_ms, before_ms)
+    }
+
+    /// Who is online where, with their clientIds, and whose lesson timers
+    /// run: from the hot store, or else from SQL (the online lists, and the
+    /// clientIds with a login row but no logout row yet).
+    pub fn status(&self) -> Result<Value, StoreError> {
+        use std::collections::BTreeMap;
+        type Entry = (String, Vec<String>, Option<i64>);
+        let mut rooms: BTreeMap<String, BTreeMap<u64, Entry>> = BTreeMap::new();
+        let mut lessons: BTreeMap<String, BTreeMap<u64, Entry>> = BTreeMap::new();
+        let source = match &self.hot {
+            Some(hot) => {
+                for c in hot.clients()? {
+                    let uid = c.auth.user.uid;
+                    let room = rooms.entry(c.auth.room.clone()).or_default();
+                    let e = room
+                        .entry(uid)
+                        .or_insert_with(|| (c.auth.user.uname.clone(), Vec::new(), None));
+                    e.1.push(c.client_id.clone());
+                    let lesson = lessons.entry(c.auth.time.clone()).or_default();
+                    let e = lesson
+                        .entry(uid)
+                        .or_insert_with(|| (c.auth.user.uname.clone(), Vec::new(), None));
+                    e.1.push(c.client_id);
+                }
+                for (time, users) in lessons.iter_mut() {
+                    for (uid, e) in users.iter_mut() {
+                        e.2 = hot.timer_started_at(*uid, time)?;
+                    }
+                }
+                "hot"
+            }
+            None => {
+                let mut durable = self.durable.lock();
+                for (room, users) in durable.online_lists()? {
+                    let entry = rooms.entry(room).or_default();
+                    for u in users {
+                        entry.insert(u.uid, (u.uname, Vec::new(), None));
+                    }
+                }
+                let now = clock::now_ms();
+                for s in durable.sessions(None, now, now + 86_400_000)? {
+                    if s.left_ms.is_some() {
+                        continue;
+                    }
+                    let e = lessons
+                        .entry(s.lesson.clone())
+                        .or_default()
+                        .entry(s.uid)
+                        .or_insert_with(|| (s.uname.clone(), Vec::new(), Some(s.joined_ms)));
+                    e.1.push(s.client_id);
+                    e.2 = e.2.map(|t| t.min(s.joined_ms));
+                }
+                "sql"
+            }
+        };
+        let render = |m: BTreeMap<String, BTreeMap<u64, Entry>>, key: &str| -> Vec<Value> {
+            m.into_iter()
+                .map(|(name, users)| {
+                    let users: Vec<Value> = users
+                        .into_iter()
+                        .map(|(uid, (uname, mut ids, started))| {
+                            ids.sort();
+                            let mut u = json!({"uid": uid, "uname": uname, "client_ids": ids});
+                            if key == "lesson" {
+                                u["started_ms"] = json!(started);
+                            }
+                            u
+                        })
+                        .collect();
+                    json!({key: name, "count": users.len(), "users": users})
+                })
+                .collect()
+        };
+        Ok(json!({
+            "source": source,
+            "rooms": render(rooms, "room"),
+            "lessons": render(lessons, "lesson"),
+        }))
+    }
+}
+
+/// A message of `<room>/user_changes`: the count and what changed, or for
+/// a new subscriber the whole list (`users`).
+pub fn user_changes_message(
+    room: &str,
+    count: usize,
+    users: Option<&[User]>,
+    change: Option<(&str, &User)>,
+) -> Value {
+    let mut data = json!({"count": count, "channel_name": room});
+    if let Some(users) = users {
+        data["users"] = json!(users);
+    }
+    if let Some((kind, user)) = change {
+        data[kind] = json!([user]);
+    }
+    data
+}
+
 /// The user_list message of a room: the old gem's `count`, `user_list` and
 /// `channel_name`, plus `users` with names and what changed.
 pub fn user_list_message(room: &str, users: &[User], change: Option<(&str, &User)>) -> Value {
@@ -251,12 +373,21 @@ impl Tracker {
         let local = Arc::new(Mutex::new(Local::default()));
         let stopping = Arc::new(AtomicBool::new(false));
         let (events_tx, events_rx) = mpsc::channel();
+        // First of all events: nothing a client does can come before it.
+        let _ = events_tx.send(Event::Repair);
         let (writes_tx, writes_rx) = mpsc::channel();
 
         let mut threads = Vec::new();
         let pending = Arc::new(AtomicUsize::new(0));
+        // The writer reads memberships on a connection of its own, so that
+        // it never waits on the presence worker's.
+        let live: Arc<dyn HotStore> = match &config.redis_url {
+            Some(url) => Arc::new(RedisStore::new(url, &config.namespace)?),
+            None => hot.clone(),
+        };
         let writer = Writer {
             durable: DurableStore::new(&config.database_url),
+            live,
             pending: pending.clone(),
             outbox: outbox.clone(),
             stopping: stopping.clone(),
@@ -272,6 +403,12 @@ impl Tracker {
             local: local.clone(),
             stopping: stopping.clone(),
             session_timeout_ms: config.session_timeout_ms,
+            full_lists: config.full_lists,
+            live: RefCell::new(HashMap::new()),
+            query: query.clone(),
+            restored_generation: Cell::new(0),
+            resync: Cell::new(false),
+            snapshots_due: RefCell::new(Vec::new()),
         };
         threads.push(spawn("faye-online-presence", move || {
             worker.run(events_rx)
@@ -287,10 +424,22 @@ impl Tracker {
         if let Some(redis) = redis {
             let outbox = outbox.clone();
             let stop = stopping.clone();
+            let resync = events_tx.clone();
             threads.push(spawn("faye-online-listener", move || {
                 let failing = std::cell::Cell::new(false);
+                let mut subscriptions = 0u64;
                 redis.listen(
                     &stop,
+                    || {
+                        // After the first subscription, a new one means that
+                        // Redis was away: it may have restarted empty, and
+                        // publications were missed meanwhile.
+                        subscriptions += 1;
+                        if subscriptions > 1 {
+                            outbox.log(LogLevel::Info, "Redis is back: restoring presence");
+                            let _ = resync.send(Event::Resync);
+                        }
+                    },
                     |payload| {
                         failing.set(false);
                         match serde_json::from_str::<Value>(&payload) {
@@ -462,7 +611,7 @@ impl Tracker {
                 if let Some(client_id) = client_id {
                     self.seen(client_id, now);
                 }
-                if ch.ends_with("/user_list") {
+                if channel::is_server_only(ch) {
                     return Verdict::Refuse(BayeuxError::forbidden(
                         ch,
                         "only the server publishes online lists",
@@ -478,7 +627,14 @@ impl Tracker {
         if let Some(c) = local.clients.get_mut(client_id) {
             c.last_seen = now;
             if c.auth.is_some() {
-                local.seen.insert(client_id.to_owned(), now);
+                // Most messages come from a client already seen this second:
+                // update in place, without allocating its id again.
+                match local.seen.get_mut(client_id) {
+                    Some(at) => *at = now,
+                    None => {
+                        local.seen.insert(client_id.to_owned(), now);
+                    }
+                }
             }
         }
     }
@@ -490,10 +646,10 @@ impl Tracker {
             return Verdict::Pass;
         };
         for sub in &msg.subscription {
-            if !sub.ends_with("/user_list") {
+            if !channel::is_server_only(sub) {
                 continue;
             }
-            let Some(room) = channel::room_of_user_list(sub) else {
+            let Some((room, _)) = channel::room_of_list_channel(sub) else {
                 return Verdict::Refuse(BayeuxError::forbidden(
                     sub.as_str(),
                     "not a room's user_list",
@@ -574,10 +730,16 @@ impl Tracker {
         if !valid_client_id(client_id) {
             return;
         }
-        if let Some(room) = channel::room_of_user_list(subscription) {
+        if let Some((room, changes)) = channel::room_of_list_channel(subscription) {
+            let mut local = self.local.lock();
+            if !changes && !local.watched.contains(room) {
+                local.watched.insert(room.to_owned());
+            }
+            drop(local);
             self.send(Event::Snapshot {
                 client_id: client_id.to_owned(),
                 room: room.to_owned(),
+                changes,
             });
         }
     }
@@ -662,6 +824,19 @@ struct Worker {
     local: Arc<Mutex<Local>>,
     stopping: Arc<AtomicBool>,
     session_timeout_ms: i64,
+    full_lists: bool,
+    /// The clientIds of this process that the hot store holds (as far as
+    /// this worker applied them), with their auth and join time: what to
+    /// put back if the store loses its state.
+    live: RefCell<HashMap<String, (Auth, i64)>>,
+    /// The store generation whose state this worker last made sure of.
+    restored_generation: Cell<u64>,
+    /// A restore is due whatever the generation (Redis came back).
+    resync: Cell<bool>,
+    /// Rooms whose lists changed in a restore, to send out.
+    snapshots_due: RefCell<Vec<String>>,
+    /// For reading what SQL holds at start (writes go through the writer).
+    query: Arc<Query>,
 }
 
 impl Worker {
@@ -674,19 +849,44 @@ impl Worker {
                     at,
                 } => self.connect(&client_id, &auth, at),
                 Event::Disconnect { client_id, at } => self.disconnect(&client_id, at),
-                Event::Snapshot { client_id, room } => {
-                    if let Some(users) = self.retry("read a room", || self.hot.room_users(&room)) {
+                Event::Snapshot {
+                    client_id,
+                    room,
+                    changes,
+                } => {
+                    if let Some(users) = self.with_hot("read a room", || self.hot.room_users(&room))
+                    {
+                        let (channel, data) = if changes {
+                            (
+                                channel::user_changes_channel(&room),
+                                user_changes_message(&room, users.len(), Some(&users), None),
+                            )
+                        } else {
+                            (
+                                channel::user_list_channel(&room),
+                                user_list_message(&room, &users, None),
+                            )
+                        };
                         self.outbox.push(Notification::Deliver {
                             client_id,
-                            channel: channel::user_list_channel(&room),
-                            data: user_list_message(&room, &users, None),
+                            channel,
+                            data,
                         });
                     }
                 }
                 Event::Touch(seen) => {
-                    self.retry("record last-seen times", || self.hot.touch(&seen));
+                    self.with_hot("record last-seen times", || self.hot.touch(&seen));
                 }
                 Event::Sweep => self.sweep(),
+                Event::Repair => self.repair(),
+                Event::Resync => {
+                    self.resync.set(true);
+                    self.with_hot("restore presence", || Ok(()));
+                    let watched: Vec<String> = self.local.lock().watched.iter().cloned().collect();
+                    for room in watched {
+                        self.snapshot_here(&room);
+                    }
+                }
                 Event::Barrier(ack) => {
                     let _ = self.writes.send(Write_::Barrier(ack));
                 }
@@ -698,10 +898,57 @@ impl Worker {
         }
     }
 
-    /// Retries `f` until it succeeds, backing off up to 5 s, logging the
-    /// first failure and the recovery; gives up only when stopping.
-    fn retry<T>(&self, what: &str, f: impl FnMut() -> Result<T, StoreError>) -> Option<T> {
-        retry_until_ok(&self.outbox, &self.stopping, what, f)
+    /// Runs `f` on the hot store until it succeeds, backing off up to 5 s,
+    /// logging the first failure and the recovery; gives up only when
+    /// stopping. After the store lost its connection, this process's
+    /// clientIds are put back first, so that nothing applied after an
+    /// outage works on a store that forgot them.
+    fn with_hot<T>(&self, what: &str, mut f: impl FnMut() -> Result<T, StoreError>) -> Option<T> {
+        let result = retry_until_ok(&self.outbox, &self.stopping, what, || {
+            self.restore_if_needed()?;
+            f()
+        });
+        let due = std::mem::take(&mut *self.snapshots_due.borrow_mut());
+        for room in due {
+            self.publish_snapshot(&room);
+        }
+        result
+    }
+
+    fn restore_if_needed(&self) -> Result<(), StoreError> {
+        let generation = self.hot.generation();
+        if generation == self.restored_generation.get() && !self.resync.get() {
+            return Ok(());
+        }
+        let clients: Vec<LiveClient> = {
+            let local = self.local.lock();
+            let now = clock::now_ms();
+            self.live
+                .borrow()
+                .iter()
+                .map(|(id, (auth, joined))| LiveClient {
+                    client_id: id.clone(),
+                    auth: auth.clone(),
+                    joined_ms: *joined,
+                    last_seen_ms: local.clients.get(id).map_or(now, |c| c.last_seen),
+                })
+                .collect()
+        };
+        let rooms = self.hot.restore(&clients)?;
+        self.restored_generation.set(generation);
+        self.resync.set(false);
+        if !rooms.is_empty() {
+            self.outbox.log(
+                LogLevel::Warn,
+                format!(
+                    "Redis had lost this process's clientIds: put back {} in {} rooms",
+                    clients.len(),
+                    rooms.len()
+                ),
+            );
+        }
+        self.snapshots_due.borrow_mut().extend(rooms);
+        Ok(())
     }
 
     fn write(&self, record: Record) {
@@ -722,14 +969,35 @@ impl Worker {
         let _ = self.writes.send(Write_::Record(record));
     }
 
-    /// Publishes a room's new list: through the shared store to every
-    /// process when there is one, else (or if that fails) locally.
+    /// Publishes a room's change: the new whole list on `<room>/user_list`
+    /// (unless full lists are off) and the change alone on
+    /// `<room>/user_changes`.
     fn publish(&self, room: &str, change: (&str, &User)) {
-        let Some(users) = self.retry("read a room", || self.hot.room_users(room)) else {
-            return;
+        let count = if self.full_lists {
+            let Some(users) = self.with_hot("read a room", || self.hot.room_users(room)) else {
+                return;
+            };
+            let count = users.len();
+            self.send_out(
+                channel::user_list_channel(room),
+                user_list_message(room, &users, Some(change)),
+            );
+            count
+        } else {
+            let Some(count) = self.with_hot("count a room", || self.hot.room_count(room)) else {
+                return;
+            };
+            count
         };
-        let channel = channel::user_list_channel(room);
-        let data = user_list_message(room, &users, Some(change));
+        self.send_out(
+            channel::user_changes_channel(room),
+            user_changes_message(room, count, None, Some(change)),
+        );
+    }
+
+    /// Through the shared store to every process when there is one, else
+    /// (or if that fails) to this process's subscribers.
+    fn send_out(&self, channel: String, data: Value) {
         let payload = json!({"channel": channel, "data": data}).to_string();
         match self.hot.broadcast(&payload) {
             Ok(true) => {}
@@ -744,12 +1012,48 @@ impl Worker {
         }
     }
 
+    /// Sends a room's whole list (as a new subscriber gets it) to every
+    /// process's subscribers.
+    fn publish_snapshot(&self, room: &str) {
+        let Some(users) = self.with_hot("read a room", || self.hot.room_users(room)) else {
+            return;
+        };
+        self.send_out(
+            channel::user_list_channel(room),
+            user_list_message(room, &users, None),
+        );
+        self.send_out(
+            channel::user_changes_channel(room),
+            user_changes_message(room, users.len(), Some(&users), None),
+        );
+    }
+
+    /// Sends a room's whole list to this process's subscribers only.
+    fn snapshot_here(&self, room: &str) {
+        if let Some(users) = self.with_hot("read a room", || self.hot.room_users(room)) {
+            self.outbox.push(Notification::Publish {
+                channel: channel::user_list_channel(room),
+                data: user_list_message(room, &users, None),
+            });
+            self.outbox.push(Notification::Publish {
+                channel: channel::user_changes_channel(room),
+                data: user_changes_message(room, users.len(), Some(&users), None),
+            });
+        }
+    }
+
     fn connect(&self, client_id: &str, auth: &Auth, at: i64) {
         let Some(outcome) =
-            self.retry("record a connect", || self.hot.connect(client_id, auth, at))
+            self.with_hot("record a connect", || self.hot.connect(client_id, auth, at))
         else {
             return;
         };
+        if !matches!(outcome, ConnectOutcome::Conflict(_)) {
+            self.live
+                .borrow_mut()
+                .entry(client_id.to_owned())
+                .or_insert_with(|| (auth.clone(), at));
+        }
         match outcome {
             ConnectOutcome::Joined {
                 room_joined,
@@ -790,9 +1094,9 @@ impl Worker {
     }
 
     fn disconnect(&self, client_id: &str, at: i64) {
-        let Some(Some(out)) =
-            self.retry("record a disconnect", || self.hot.disconnect(client_id, at))
-        else {
+        let outcome = self.with_hot("record a disconnect", || self.hot.disconnect(client_id, at));
+        self.live.borrow_mut().remove(client_id);
+        let Some(Some(out)) = outcome else {
             return;
         };
         let auth = &out.auth;
@@ -808,7 +1112,8 @@ impl Worker {
                 uid: auth.user.uid,
                 time: auth.time.clone(),
                 started_ms: started,
-                ended_ms: out.timer_ended_at.max(started),
+                credited_ms: out.timer_credited_ms,
+                restored: out.timer_restored,
             });
         }
         if out.room_left {
@@ -817,6 +1122,47 @@ impl Worker {
                 uid: auth.user.uid,
             });
             self.publish(&auth.room, ("left", &auth.user));
+        }
+    }
+
+    /// Prunes users from the SQL online lists whom the hot store does not
+    /// have online: with process memory nobody is online at start; with
+    /// Redis, the processes that share it know who is.
+    fn repair(&self) {
+        // One try: presence must not wait on SQL.
+        let lists = match self.query.durable.lock().online_lists() {
+            Ok(lists) => lists,
+            Err(e) => {
+                self.outbox.log(
+                    LogLevel::Warn,
+                    format!("could not check the online lists for users left by a crash: {e}"),
+                );
+                return;
+            }
+        };
+        let mut pruned = 0;
+        let mut rooms = 0;
+        for (room, users) in lists {
+            let Some(online) = self.with_hot("read a room", || self.hot.room_users(&room)) else {
+                return;
+            };
+            let stale: Vec<u64> = users
+                .iter()
+                .map(|u| u.uid)
+                .filter(|uid| !online.iter().any(|o| o.uid == *uid))
+                .collect();
+            if stale.is_empty() {
+                continue;
+            }
+            pruned += stale.len();
+            rooms += 1;
+            self.write(Record::RoomPrune { room, uids: stale });
+        }
+        if pruned > 0 {
+            self.outbox.log(
+                LogLevel::Warn,
+                format!("removed {pruned} users left online by a crash from {rooms} online lists"),
+            );
         }
     }
 
@@ -848,6 +1194,9 @@ impl Worker {
 
 struct Writer {
     durable: DurableStore,
+    /// The hot store, for the memberships that room and timer records
+    /// write (see [`DurableStore::apply_confirmed`]).
+    live: Arc<dyn HotStore>,
     pending: Arc<AtomicUsize>,
     outbox: Arc<Outbox>,
     stopping: Arc<AtomicBool>,
@@ -872,8 +1221,9 @@ impl Writer {
     fn apply(&mut self, record: &Record) {
         let what = format!("write to {}", self.durable.url_for_logs());
         let durable = &mut self.durable;
+        let live = self.live.as_ref();
         if retry_until_ok(&self.outbox, &self.stopping, &what, || {
-            durable.apply(record)
+            durable.apply_confirmed(record, Some(live))
         })
         .is_none()
         {
@@ -943,10 +1293,16 @@ mod tests {
     }
 
     fn fixture_with(name: &str, extra: Value) -> Fixture {
+        fixture_after(name, extra, |_| {})
+    }
+
+    /// A tracker on a fresh SQLite database that `before` has written to.
+    fn fixture_after(name: &str, extra: Value, before: impl FnOnce(&mut DurableStore)) -> Fixture {
         let dir = std::env::temp_dir().join(format!("fo_tracker_{}_{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("t.sqlite3").display());
         test_schema::create(crate::sql::open(&url).unwrap().as_mut());
+        before(&mut DurableStore::new(&url));
         let mut config = json!({"database_url": url, "gc_interval_ms": 0});
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
@@ -971,14 +1327,88 @@ mod tests {
         }
     }
 
+    /// What was published on user_list channels.
     fn publications(t: &Tracker) -> Vec<Value> {
+        publications_on(t, "/user_list")
+    }
+
+    fn publications_on(t: &Tracker, suffix: &str) -> Vec<Value> {
         t.drain()
             .into_iter()
             .filter_map(|n| match n {
-                Notification::Publish { data, .. } => Some(data),
+                Notification::Publish { channel, data } if channel.ends_with(suffix) => Some(data),
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn big_rooms_can_have_changes_alone() {
+        let f = fixture_with("changes", json!({"full_lists": false}));
+        let t = &f.tracker;
+        t.handshake("tab1");
+        t.handshake("tab2");
+        t.incoming(&connect("tab1", 9));
+        t.incoming(&connect("tab2", 10));
+        assert!(t.flush(Duration::from_secs(5)));
+        let all = t.drain();
+        assert!(
+            !all.iter().any(|n| matches!(n, Notification::Publish { channel, .. } if channel.ends_with("/user_list"))),
+            "no whole lists"
+        );
+        let changes: Vec<&Value> = all
+            .iter()
+            .filter_map(|n| match n {
+                Notification::Publish { channel, data } if channel == "/classes/4/user_changes" => {
+                    Some(data)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[1]["count"], 2);
+        assert_eq!(changes[1]["joined"][0]["uid"], 10);
+        assert!(changes[1].get("users").is_none());
+        t.subscribed("watcher", "/classes/4/user_changes");
+        assert!(t.flush(Duration::from_secs(5)));
+        let delivered: Vec<Notification> = t.drain();
+        assert!(delivered.iter().any(|n| matches!(n,
+            Notification::Deliver { client_id, channel, data }
+                if client_id == "watcher" && channel == "/classes/4/user_changes"
+                    && data["users"].as_array().map(Vec::len) == Some(2) && data["count"] == 2)));
+    }
+
+    #[test]
+    fn users_left_online_by_a_crash_are_removed_at_start() {
+        let f = fixture_after("repair", json!({}), |durable| {
+            for uid in [7, 8] {
+                durable
+                    .apply(&Record::RoomJoin {
+                        room: "/classes/4".into(),
+                        uid,
+                        uname: format!("u{uid}"),
+                    })
+                    .unwrap();
+            }
+        });
+        let t = &f.tracker;
+        t.handshake("tab1");
+        t.incoming(&connect("tab1", 9));
+        assert!(t.flush(Duration::from_secs(5)));
+        let mut durable = DurableStore::new(&f.url);
+        assert_eq!(durable.online_uids("/classes/4").unwrap(), vec![9]);
+        let logs: Vec<String> = t
+            .drain()
+            .into_iter()
+            .filter_map(|n| match n {
+                Notification::Log { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            logs.iter().any(|l| l.contains("removed 2 users")),
+            "{logs:?}"
+        );
     }
 
     #[test]
