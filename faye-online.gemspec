@@ -22,6 +22,7 @@ Gem::Specification.new do |spec|
   spec.files = Dir.chdir(__dir__) do
     Dir[
       "lib/**/*.rb",
+      "lib/**/*.html",
       "app/**/*",
       "db/migrate/*.rb",
       "ext/**/*",

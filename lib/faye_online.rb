@@ -13,6 +13,7 @@ rescue LoadError
 end
 
 require_relative "faye_online/server"
+require_relative "faye_online/reports"
 require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
 
 # Live presence and lesson time for Faye: who is online in each room, how
@@ -91,6 +92,24 @@ module FayeOnline
       opts.merge("expires" => expires,
                  "token" => auth_token(uid: uid, uname: uname, room_channel: room_channel,
                                        time_channel: time_channel, expires: expires, secret: secret))
+    end
+
+    # Who is online in each room with their clientIds, and whose lesson
+    # timers run (see FayeOnline::Reports.status).
+    def status
+      Reports.status(reader)
+    end
+
+    # A user's sessions (one per clientId) and, per lesson, their time with
+    # overlapping sessions merged, first join and last leave; optionally
+    # within from:...to: (Times, Dates or strings).
+    def log(user:, from: nil, to: nil)
+      Reports.log(reader, user: user, from: from, to: to)
+    end
+
+    # Writes by_lesson.csv and by_user.csv into dir:; returns their paths.
+    def report(dir:, from: nil, to: nil)
+      Reports.report(reader, dir: dir, from: from, to: to)
     end
 
     # Waits until every change so far is stored (true), or +timeout+ passes.

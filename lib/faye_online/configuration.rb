@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
+require "erb"
 require "json"
 require "uri"
+require "yaml"
 require_relative "database"
 require_relative "error"
 
@@ -14,17 +16,19 @@ module FayeOnline
   # and in process memory otherwise; `store:` forces either.
   class Configuration
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
-               database_url migrate logger secret max_pending_records].freeze
+               database_url migrate logger secret max_pending_records faye_url dashboard full_lists].freeze
 
     attr_reader :options, :logger
 
-    def initialize(options = {}, env: ENV, root: Dir.pwd)
-      @options = (options || {}).transform_keys(&:to_sym)
+    # Options given here win over those of config/faye_online.yml (under
+    # the root), which win over the environment's variables.
+    def initialize(options = {}, env: ENV, root: Configuration.default_root)
+      @env = env
+      @root = root
+      @options = file_options.merge((options || {}).transform_keys(&:to_sym))
       unknown = @options.keys - KNOWN
       raise ConfigurationError, "unknown option(s) #{unknown.map(&:inspect).join(', ')}; known: #{KNOWN.join(', ')}" if unknown.any?
 
-      @env = env
-      @root = root
       @logger = @options[:logger]
       validate!
     end
@@ -72,6 +76,27 @@ module FayeOnline
       (@options[:mount] || "/faye").to_s
     end
 
+    # Whether each change publishes the room's whole list on
+    # <room>/user_list (the old gem's contract; full_lists: false leaves
+    # only <room>/user_changes).
+    def full_lists?
+      @options.key?(:full_lists) ? !!@options[:full_lists] : true
+    end
+
+    # The token that opens the dashboard (dashboard: or
+    # FAYE_ONLINE_DASHBOARD_TOKEN); without one the dashboard is off.
+    def dashboard_token
+      value = @options.key?(:dashboard) ? @options[:dashboard] : @env["FAYE_ONLINE_DASHBOARD_TOKEN"]
+      present?(value) ? value.to_s : nil
+    end
+
+    # Where pages find the Faye server (for an app's views; the server
+    # itself does not use it): faye_url: or FAYE_URL.
+    def faye_url
+      value = @options[:faye_url] || @env["FAYE_URL"]
+      present?(value) ? value.to_s : nil
+    end
+
     # The SQL database as get_server, DATABASE_URL, config/database.yml or
     # the embedded default name it (mysql2://… or sqlite3:…).
     def database_url
@@ -103,11 +128,52 @@ module FayeOnline
         "session_timeout_ms" => (session_timeout * 1000).round,
         "gc_interval_ms" => (gc * 1000).round,
         "secret" => secret,
-        "max_pending_records" => Integer(@options[:max_pending_records] || 1_000_000)
+        "max_pending_records" => Integer(@options[:max_pending_records] || 1_000_000),
+        "full_lists" => full_lists?
       )
     end
 
+    # Rails.root in a Rails app, else the current directory.
+    def self.default_root
+      if defined?(::Rails) && ::Rails.respond_to?(:root) && ::Rails.root
+        ::Rails.root.to_s
+      else
+        Dir.pwd
+      end
+    end
+
+    # config/faye_online.yml, per environment (RAILS_ENV, RACK_ENV, else
+    # development), with ERB:
+    #
+    #   production:
+    #     redis_url: <%= ENV["REDIS_URL"] %>
+    #     namespace: faye
+    #     gc: 5
+    def self.file_path(root)
+      File.join(root.to_s, "config", "faye_online.yml")
+    end
+
+    def environment_name
+      [@env["RAILS_ENV"], @env["RACK_ENV"]].find { |v| present?(v) } || "development"
+    end
+
     private
+
+    def file_options
+      path = self.class.file_path(@root)
+      return {} unless File.file?(path)
+
+      data = YAML.safe_load(ERB.new(File.read(path)).result, aliases: true) || {}
+      raise ConfigurationError, "#{path}: expected a mapping of environments" unless data.is_a?(Hash)
+
+      section = data[environment_name]
+      return {} if section.nil?
+      raise ConfigurationError, "#{path}: #{environment_name} must be a mapping of options" unless section.is_a?(Hash)
+
+      section.transform_keys(&:to_sym)
+    rescue Psych::SyntaxError => e
+      raise ConfigurationError, "#{path}: #{e.message}"
+    end
 
     def validate!
       if @options[:store] && !%i[redis memory].include?(@options[:store].to_sym)
@@ -118,6 +184,9 @@ module FayeOnline
       raise ConfigurationError, "namespace: may hold only letters, digits, _ and -" unless namespace.match?(/\A[A-Za-z0-9_-]+\z/)
       raise ConfigurationError, "mount: must start with /" unless mount.start_with?("/")
       raise ConfigurationError, "secret: must be at least 16 characters" if secret && secret.length < 16
+      if dashboard_token && dashboard_token.length < 12
+        raise ConfigurationError, "dashboard: the token must be at least 12 characters"
+      end
       redis_url
     rescue ArgumentError, TypeError => e
       raise ConfigurationError, e.message

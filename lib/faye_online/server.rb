@@ -5,20 +5,22 @@ require "logger"
 require "faye"
 require "eventmachine"
 require_relative "client_scripts"
+require_relative "dashboard"
 
 module FayeOnline
   # Wires a native tracker into a Faye::RackAdapter: the tracker is the
-  # extension (incoming/outgoing run in Rust), Faye's engine events tell it
-  # which clientIds live here, and publications the tracker queues are sent
+  # extension (its incoming hook runs in Rust), Faye's engine events tell it
+  # which clientIds live here and who subscribed to what, and publications the tracker queues are sent
   # from the reactor when its wake-up socket becomes readable.
   class Server
-    attr_reader :adapter, :tracker, :config, :logger
+    attr_reader :adapter, :tracker, :config, :logger, :dashboard
 
     def initialize(config)
       @config = config
       @logger = config.logger || default_logger
       @tracker = Native::Tracker.new(config.native_json)
-      @adapter = Faye::RackAdapter.new(ClientScripts.new, mount: config.mount, timeout: config.timeout)
+      @dashboard = Dashboard.new(self, ClientScripts.new)
+      @adapter = Faye::RackAdapter.new(@dashboard, mount: config.mount, timeout: config.timeout)
       @pending = {} # clientId => [message, queued at], awaiting a connection
       @closed = false
       attach
@@ -55,7 +57,9 @@ module FayeOnline
 
     def attach
       @adapter.add_extension(@tracker)
+      @adapter.add_extension(@dashboard.guard) if @dashboard.enabled?
       @adapter.bind(:handshake) { |client_id| @tracker._handshake(client_id) }
+      @adapter.bind(:subscribe) { |client_id, channel| @tracker._subscribed(client_id, channel) }
       @adapter.bind(:disconnect) do |client_id|
         @pending.delete(client_id)
         @tracker._session_ended(client_id)
@@ -100,7 +104,13 @@ module FayeOnline
     def handle(kind, target, data)
       case kind
       when "publish"
-        engine.publish("channel" => target, "data" => JSON.parse(data))
+        ping = @dashboard.enabled? && target.end_with?("/user_changes")
+        # Most changes have no subscriber in a given process: skip the work.
+        return unless ping || subscribed_here?(target)
+
+        parsed = JSON.parse(data)
+        engine.publish("channel" => target, "data" => parsed)
+        @dashboard.changed(target.delete_suffix("/user_changes"), parsed) if ping
       when "deliver"
         client_id, channel = target.split(" ", 2)
         message = { "channel" => channel, "data" => JSON.parse(data) }
@@ -108,6 +118,17 @@ module FayeOnline
       when "info", "warn", "error"
         @logger.public_send(kind, target)
       end
+    end
+
+    # Whether a client of this process subscribed to `channel` (or to a
+    # pattern matching it). True when the engine is not Faye's memory
+    # engine, whose subscriptions cannot be seen.
+    def subscribed_here?(channel)
+      inner = engine.instance_variable_get(:@engine)
+      channels = inner.instance_variable_get(:@channels) if inner.is_a?(Faye::Engine::Memory)
+      return true unless channels.is_a?(Hash)
+
+      Faye::Channel.expand(channel).any? { |name| channels.key?(name) }
     end
 
     # A snapshot for a client between two polls waits for its next poll.

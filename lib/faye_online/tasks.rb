@@ -7,9 +7,12 @@
 #
 #   rake faye:start            start the server from faye.ru with thin
 #   rake faye_online:migrate   create or update faye-online's tables
-#   rake db:migrate            the same, when no other db:migrate exists
+#   rake faye_online:status    who is online where, and whose timers run
+#   rake faye_online:report    CSV of time per lesson and per user
+#   rake db:migrate            the same as faye_online:migrate, when no other exists
 require "rake"
 require_relative "database"
+require_relative "configuration"
 require_relative "migrator"
 
 module FayeOnline
@@ -20,11 +23,47 @@ module FayeOnline
     # The application's root: Rails.root in a Rails app, else the directory
     # rake runs in (the one holding the Rakefile).
     def app_root
-      if defined?(::Rails) && ::Rails.respond_to?(:root) && ::Rails.root
-        ::Rails.root.to_s
-      else
-        Dir.pwd
+      Configuration.default_root
+    end
+
+    # In a Rails app, load it first (its initializers may configure
+    # faye-online); elsewhere config/faye_online.yml and ENV do.
+    def load_app
+      Rake::Task[:environment].invoke if Rake::Task.task_defined?(:environment)
+      require_relative "../faye_online"
+    end
+
+    def print_status(out = $stdout)
+      load_app
+      status = FayeOnline.status
+      out.puts "faye-online status (from #{status['source'] == 'hot' ? 'the hot store' : 'SQL'})"
+      out.puts "rooms: none online" if status["rooms"].empty?
+      status["rooms"].each do |room|
+        out.puts "#{room['room']}: #{room['count']} online"
+        room["users"].each do |user|
+          ids = user["client_ids"].empty? ? "" : "  (#{user['client_ids'].join(', ')})"
+          out.puts "  #{user['uid']} #{user['uname']}#{ids}"
+        end
       end
+      status["lessons"].each do |lesson|
+        out.puts "#{lesson['lesson']}: #{lesson['count']} timing"
+        lesson["users"].each do |user|
+          since = user["started_at"] ? " since #{user['started_at'].utc.iso8601} (#{user['seconds']} s)" : ""
+          out.puts "  #{user['uid']} #{user['uname']}#{since}"
+        end
+      end
+    end
+
+    # FROM and TO (dates or times; default: all time up to now), DIR
+    # (default: tmp/faye_online_report under the app).
+    def write_report(env = ENV, out = $stdout)
+      load_app
+      dir = env["DIR"].to_s.empty? ? File.join(app_root, "tmp", "faye_online_report") : env["DIR"]
+      from = env["FROM"].to_s.empty? ? nil : env["FROM"]
+      to = env["TO"].to_s.empty? ? nil : env["TO"]
+      FayeOnline.report(dir: dir, from: from, to: to).each { |path| out.puts "faye-online: wrote #{path}" }
+    rescue ArgumentError => e
+      abort "faye-online: #{e.message}"
     end
 
     def start_server
@@ -39,7 +78,7 @@ module FayeOnline
     end
 
     def migrate
-      url = Database.resolve(nil, root: app_root)
+      url = Configuration.new.database_url
       Migrator.migrate!(url, verbose: true)
       puts "faye-online: #{Database.redact(url)} is up to date"
     end
@@ -57,6 +96,16 @@ namespace :faye_online do
   desc "Create or update faye-online's tables (DATABASE_URL, config/database.yml or db/faye_online.sqlite3)"
   task :migrate do
     FayeOnline::Tasks.migrate
+  end
+
+  desc "Show who is online in each room (with clientIds) and whose lesson timers run"
+  task :status do
+    FayeOnline::Tasks.print_status
+  end
+
+  desc "Write CSV of time per lesson and per user (FROM=2026-01-01 TO=2026-02-01 DIR=reports)"
+  task :report do
+    FayeOnline::Tasks.write_report
   end
 end
 

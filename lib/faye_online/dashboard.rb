@@ -1,0 +1,174 @@
+# frozen_string_literal: true
+
+require "json"
+require "rack/utils"
+
+module FayeOnline
+  # A live dashboard served by the Faye server, for those who want to watch
+  # rather than read: rooms with their online users, lessons with running
+  # timers, and online users over the last hours. Off unless a token is set
+  # (dashboard: or FAYE_ONLINE_DASHBOARD_TOKEN).
+  #
+  #   GET /faye-online/dashboard?token=T        the page
+  #   GET /faye-online/dashboard.json?token=T   what it shows, as JSON
+  #
+  # The page subscribes to CHANNEL (with the token in the subscription's
+  # `ext`); the server publishes there whenever a room's list changes, and
+  # the page fetches the JSON again. Nothing on the reactor waits on Redis or
+  # SQL: the JSON is built on EventMachine's thread pool and sent when ready.
+  class Dashboard
+    CHANNEL = "/faye_online/dashboard"
+    PAGE = File.expand_path("dashboard.html", __dir__)
+    # Online users over six hours: a point a minute, and one at each change
+    # the dashboard saw (at most MAX_POINTS).
+    SAMPLE_EVERY = 60
+    HISTORY_MS = 6 * 3600 * 1000
+    MAX_POINTS = 2000
+
+    def initialize(server, fallback)
+      @server = server
+      @fallback = fallback
+      @token = server.config.dashboard_token
+      @history = []
+      @lock = Mutex.new
+      start_sampler if @token
+    end
+
+    def enabled?
+      !@token.nil?
+    end
+
+    def call(env)
+      return @fallback.call(env) unless enabled?
+
+      case env["PATH_INFO"]
+      when "/faye-online/dashboard" then page(env)
+      when "/faye-online/dashboard.json" then data(env)
+      else @fallback.call(env)
+      end
+    end
+
+    # True when `token` opens the dashboard.
+    def allowed?(token)
+      enabled? && token.is_a?(String) && Rack::Utils.secure_compare(token, @token)
+    end
+
+    # Tells the dashboards that a room's list changed (on the reactor).
+    def changed(room, data)
+      return unless enabled?
+
+      @server.engine.publish("channel" => CHANNEL, "data" => { "room" => room, "count" => data["count"] })
+    end
+
+    # The Faye extension that keeps the dashboard's channel to holders of
+    # the token, and to the server's own publications. Never raises.
+    def guard
+      dashboard = self
+      Module.new do
+        define_singleton_method(:incoming) do |message, callback|
+          dashboard.check(message)
+          callback.call(message)
+        end
+      end
+    end
+
+    def check(message)
+      channel = message["channel"]
+      if channel == "/meta/subscribe" && Array(message["subscription"]).include?(CHANNEL)
+        token = message["ext"].is_a?(Hash) ? message["ext"]["dashboard_token"] : nil
+        message["error"] = "403:#{CHANNEL}:the dashboard needs its token" unless allowed?(token)
+      elsif channel == CHANNEL
+        message["error"] = "403:#{CHANNEL}:only the server publishes here"
+      end
+    rescue StandardError => e
+      message["error"] = "500::#{e.class}"
+    end
+
+    # What the page shows. Runs off the reactor (it reads Redis and SQL).
+    def snapshot
+      status = FayeOnline::Reports.status(@server.tracker)
+      status["lessons"].each do |lesson|
+        lesson["users"].each do |user|
+          user["total_seconds"] = @server.tracker._online_time(user["uid"], lesson["lesson"])
+          started = user.delete("started_at")
+          user["started_ms"] = started && (started.to_f * 1000).round
+        end
+      end
+      online = status["rooms"].sum { |room| room["count"] }
+      record(online)
+      { "now_ms" => (Time.now.to_f * 1000).round, "online" => online,
+        "rooms" => status["rooms"], "lessons" => status["lessons"],
+        "history" => @lock.synchronize { @history.dup } }
+    end
+
+    private
+
+    def page(env)
+      return forbidden unless allowed?(token_of(env))
+
+      body = File.read(PAGE).sub("__FAYE_MOUNT__", Rack::Utils.escape_html(@server.config.mount))
+      [200, { "Content-Type" => "text/html; charset=utf-8", "Cache-Control" => "no-store",
+              "Content-Length" => body.bytesize.to_s }, [body]]
+    end
+
+    def data(env)
+      return [403, { "Content-Type" => "application/json" }, [%({"error":"the dashboard needs its token"})]] unless allowed?(token_of(env))
+
+      respond = env["async.callback"]
+      return [200, json_headers, [JSON.generate(snapshot)]] unless respond && EM.reactor_running?
+
+      EM.defer(
+        lambda do
+          [200, json_headers, [JSON.generate(snapshot)]]
+        rescue StandardError => e
+          [503, json_headers, [JSON.generate("error" => "#{e.class}: #{e.message}")]]
+        end,
+        ->(response) { respond.call(response) }
+      )
+      # Thin's way of saying "the answer comes later".
+      [-1, {}, []]
+    end
+
+    def json_headers
+      { "Content-Type" => "application/json", "Cache-Control" => "no-store" }
+    end
+
+    def token_of(env)
+      Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["token"]
+    end
+
+    def forbidden
+      [403, { "Content-Type" => "text/plain; charset=utf-8" },
+       ["This dashboard needs its token: add ?token=... to the address.\n"]]
+    end
+
+    def record(online)
+      now = (Time.now.to_f * 1000).round
+      @lock.synchronize do
+        last = @history.last
+        # The same count within the minute only moves the latest point on.
+        if last && last[1] == online && @history.size > 1 && @history[-2][1] == online &&
+           now - @history[-2][0] < SAMPLE_EVERY * 1000
+          last[0] = now
+        else
+          @history << [now, online]
+        end
+        @history.shift while @history.any? && (@history.size > MAX_POINTS || @history.first[0] < now - HISTORY_MS)
+      end
+    end
+
+    def start_sampler
+      Thread.new do
+        Thread.current.name = "faye-online-dashboard"
+        loop do
+          begin
+            snapshot
+          rescue StandardError => e
+            @server.logger.warn("faye-online: dashboard sample failed: #{e.class}: #{e.message}")
+          end
+          sleep SAMPLE_EVERY
+        end
+      end
+    end
+  end
+end

@@ -1,0 +1,128 @@
+# frozen_string_literal: true
+
+require "csv"
+require "date"
+require "fileutils"
+require "json"
+require "time"
+
+module FayeOnline
+  # Who is online now, and what the login/logout log says about time spent:
+  # FayeOnline.status, FayeOnline.log and FayeOnline.report.
+  module Reports
+    module_function
+
+    # { "source" => "hot" | "sql",
+    #   "rooms" => [{ "room" => "/classes/4", "count" => 1,
+    #                 "users" => [{ "uid" => 1, "uname" => "ann", "client_ids" => [...] }] }],
+    #   "lessons" => [{ "lesson" => "/courses/5/lessons/1", "count" => 1,
+    #                   "users" => [{ "uid" => 1, "uname" => "ann", "client_ids" => [...],
+    #                                 "started_at" => Time, "seconds" => 42 }] }] }
+    def status(reader, now: Time.now)
+      status = JSON.parse(reader._status_json)
+      status["lessons"].each do |lesson|
+        lesson["users"].each do |user|
+          started_ms = user.delete("started_ms")
+          user["started_at"] = started_ms && Time.at(started_ms / 1000.0)
+          user["seconds"] = started_ms ? [(now.to_f - started_ms / 1000.0).round, 0].max : nil
+        end
+      end
+      status
+    end
+
+    # The sessions of one user (or of everyone, with user: nil) overlapping
+    # [from, to), clipped to it: one per clientId, from its login row to its
+    # logout row. A session without a logout row is still open (online now,
+    # or left behind by a process that died) and counts up to `to`.
+    def sessions(reader, user: nil, from: nil, to: nil, now: Time.now)
+      to_time = to ? to_time(to) : now
+      from_time = from ? to_time(from) : Time.at(0)
+      raise ArgumentError, "from: must be before to:" unless from_time < to_time
+
+      rows = JSON.parse(reader._sessions_json(user ? Integer(user) : 0, ms(from_time), ms(to_time)))
+      rows.sort_by { |row| [row["joined_ms"], row["client_id"]] }.map do |row|
+        joined = Time.at(row["joined_ms"] / 1000.0)
+        left = row["left_ms"] && Time.at(row["left_ms"] / 1000.0)
+        start = [joined, from_time].max
+        stop = [left || to_time, to_time].min
+        { "client_id" => row["client_id"], "uid" => row["uid"], "uname" => row["uname"],
+          "lesson" => row["lesson"], "joined_at" => joined, "left_at" => left, "open" => left.nil?,
+          "from" => start, "to" => stop, "seconds" => [(stop - start).round, 0].max }
+      end
+    end
+
+    # Per lesson, the user's time with overlapping sessions merged (two tabs
+    # open at once count once), first join and last leave.
+    def log(reader, user:, from: nil, to: nil, now: Time.now)
+      list = sessions(reader, user: user, from: from, to: to, now: now)
+      lessons = list.group_by { |s| s["lesson"] }.transform_values { |group| summary(group) }
+      { "uid" => Integer(user), "uname" => list.map { |s| s["uname"] }.reject(&:empty?).last.to_s,
+        "sessions" => list.map { |s| s.reject { |k, _| %w[uid uname from to].include?(k) } },
+        "lessons" => lessons }
+    end
+
+    # Writes two CSV files into `dir` and returns their paths:
+    #   by_lesson.csv  lesson, uid, uname, seconds, first_join, last_leave
+    #   by_user.csv    uid, uname, lesson, seconds, first_join, last_leave
+    # Times are ISO 8601 in UTC; last_leave is empty while a session is open.
+    def report(reader, dir:, from: nil, to: nil, now: Time.now)
+      rows = sessions(reader, from: from, to: to, now: now)
+             .group_by { |s| [s["lesson"], s["uid"]] }
+             .map do |(lesson, uid), group|
+               names = group.map { |s| s["uname"] }.reject(&:empty?)
+               [lesson, uid, names.last.to_s, summary(group)]
+             end
+      FileUtils.mkdir_p(dir)
+      by_lesson = rows.sort_by { |lesson, uid, _, _| [lesson, uid] }
+                      .map { |lesson, uid, uname, s| [lesson, uid, uname, *figures(s)] }
+      by_user = rows.sort_by { |lesson, uid, _, _| [uid, lesson] }
+                    .map { |lesson, uid, uname, s| [uid, uname, lesson, *figures(s)] }
+      [write_csv(File.join(dir, "by_lesson.csv"), %w[lesson uid uname], by_lesson),
+       write_csv(File.join(dir, "by_user.csv"), %w[uid uname lesson], by_user)]
+    end
+
+    def figures(summary)
+      [summary["seconds"], iso(summary["first_join"]), iso(summary["last_leave"])]
+    end
+
+    def write_csv(path, key_columns, rows)
+      CSV.open(path, "w") do |csv|
+        csv << key_columns + %w[seconds first_join last_leave]
+        rows.each { |row| csv << row }
+      end
+      path
+    end
+
+    # Merged seconds, first join and last leave (nil while one is open).
+    def summary(group)
+      spans = group.map { |s| [s["from"], s["to"]] }.sort
+      merged = spans.each_with_object([]) do |(a, b), out|
+        if out.any? && a <= out.last[1]
+          out.last[1] = [out.last[1], b].max
+        else
+          out << [a, b]
+        end
+      end
+      { "seconds" => merged.sum { |a, b| (b - a) }.round,
+        "first_join" => group.map { |s| s["joined_at"] }.min,
+        "last_leave" => group.any? { |s| s["open"] } ? nil : group.map { |s| s["left_at"] }.max }
+    end
+
+    def to_time(value)
+      case value
+      when Time then value
+      when Date then value.to_time
+      when Numeric then Time.at(value)
+      else Time.parse(value.to_s)
+      end
+    end
+
+    def ms(time)
+      (time.to_f * 1000).round
+    end
+
+    def iso(time)
+      time&.utc&.iso8601
+    end
+  end
+end
