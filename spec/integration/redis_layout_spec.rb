@@ -23,15 +23,15 @@ FayeOnlineSpec.configurations.select(&:redis?).each do |configuration|
                                                         "room" => room, "time" => lesson)
       end
       expect(redis_space.room_users(room)).to eq(uid.to_s => user["uname"])
-      expect(redis_space.room_clients(room, uid)).to eq [cid]
-      expect(redis_space.time_clients(lesson, uid)).to eq [cid]
+      expect(redis_space.room_tabs(room, uid)).to eq 1
+      expect(redis_space.time_tabs(lesson, uid)).to eq 1
       expect(redis_space.time_started(lesson).keys).to eq [uid.to_s]
       expect(Integer(redis_space.time_started(lesson)[uid.to_s])).to be_within(10_000).of(now_ms)
       expect(redis_space.client_last_seen(cid)).to be_within(10_000).of(now_ms)
 
       second = join(user, room: room, lesson: lesson)
-      eventually { expect(redis_space.room_clients(room, uid)).to contain_exactly(cid, second.client_id) }
-      expect(redis_space.time_clients(lesson, uid)).to contain_exactly(cid, second.client_id)
+      eventually { expect(redis_space.room_tabs(room, uid)).to eq 2 }
+      expect(redis_space.time_tabs(lesson, uid)).to eq 2
       expect(redis_space.room_users(room)).to eq(uid.to_s => user["uname"])
 
       leave(tab)
@@ -41,8 +41,8 @@ FayeOnlineSpec.configurations.select(&:redis?).each do |configuration|
       eventually do
         expect(redis_space.client_hash(cid)).to eq({})
         expect(redis_space.client_hash(second.client_id)).to eq({})
-        expect(redis_space.room_clients(room, uid)).to eq []
-        expect(redis_space.time_clients(lesson, uid)).to eq []
+        expect(redis_space.room_tabs(room, uid)).to eq 0
+        expect(redis_space.time_tabs(lesson, uid)).to eq 0
         expect(redis_space.time_started(lesson)).to eq({})
         expect(redis_space.client_last_seen(cid)).to be_nil
       end

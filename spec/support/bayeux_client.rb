@@ -35,6 +35,15 @@ module FayeOnlineSpec
       replies
     end
 
+    # Posts a body as given (bytes that need not be valid JSON or UTF-8);
+    # returns the status code and the body of the answer.
+    def post_raw(body)
+      response = Net::HTTP.start(@uri.host, @uri.port, open_timeout: 2, read_timeout: 10) do |http|
+        http.post(@uri.path, body, "Content-Type" => "application/json")
+      end
+      [response.code, response.body]
+    end
+
     def handshake!
       reply = request("channel" => "/meta/handshake", "version" => "1.0",
                       "supportedConnectionTypes" => ["long-polling"])

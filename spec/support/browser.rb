@@ -85,6 +85,11 @@ module FayeOnlineSpec
       command("back", name: name)
     end
 
+    def screenshot(name, path, width: 1200, height: 800)
+      FileUtils.mkdir_p(File.dirname(path))
+      command("screenshot", name: name, path: File.expand_path(path), width: width, height: height)
+    end
+
     def console_log(name)
       command("log", name: name)
     end

@@ -31,11 +31,11 @@ module FayeOnlineSpec
     end
 
     # The environment for spec/fixtures/faye.ru.
-    def server_env(namespace:, timeout: 25, gc: 5, secret: nil)
+    def server_env(namespace:, timeout: 25, gc: 5, secret: nil, dashboard: nil)
       { "FAYE_ONLINE_STORE" => store.to_s, "REDIS_URL" => redis_url,
         "FAYE_ONLINE_NAMESPACE" => namespace, "DATABASE_URL" => database_url,
         "FAYE_ONLINE_TIMEOUT" => timeout.to_s, "FAYE_ONLINE_GC" => gc.to_s,
-        "FAYE_ONLINE_SECRET" => secret.to_s }
+        "FAYE_ONLINE_SECRET" => secret.to_s, "FAYE_ONLINE_DASHBOARD_TOKEN" => dashboard.to_s }
     end
 
     # The options for FayeOnline.configure in the test process.

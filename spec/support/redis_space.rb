@@ -34,12 +34,13 @@ module FayeOnlineSpec
       redis.hgetall(key("room:#{room}:users"))
     end
 
-    def room_clients(room, uid)
-      redis.smembers(key("room:#{room}:uid:#{uid}"))
+    # How many of the user's clientIds are in the room (0 when none).
+    def room_tabs(room, uid)
+      redis.hget(key("room:#{room}:tabs"), uid.to_s).to_i
     end
 
-    def time_clients(time_channel, uid)
-      redis.smembers(key("time:#{time_channel}:uid:#{uid}"))
+    def time_tabs(time_channel, uid)
+      redis.hget(key("time:#{time_channel}:tabs"), uid.to_s).to_i
     end
 
     def time_started(time_channel)

@@ -141,6 +141,14 @@ const commands = {
     return true;
   },
 
+  // A PNG of the tab at `width` × `height` CSS pixels, written to `path`.
+  async screenshot({ name, path, width, height }) {
+    const page = tab(name).page;
+    await page.setViewportSize({ width: width || 1200, height: height || 800 });
+    await page.screenshot({ path, fullPage: true });
+    return true;
+  },
+
   async log({ name }) {
     return tab(name).console;
   },
