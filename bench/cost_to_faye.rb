@@ -1,0 +1,133 @@
+# frozen_string_literal: true
+
+# Benchmarks 1 and 3, against real servers (thin) on loopback, driven by
+# bench/load_generator.rb in a process of its own.
+#
+# 1. Cost to Faye: the same load against (a) Faye alone and (b) Faye with
+#    faye-online on Redis + MariaDB, in alternating rounds, over long-polling
+#    and WebSocket: cycles per second, and message latency (p99 and max: a
+#    stalled reactor shows there).
+# 3. Presence latency: joins and leaves at a fixed rate against (b); the
+#    time from a join's /meta/connect to the watcher's list naming it.
+require_relative "support"
+require "open3"
+require "socket"
+require "net/http"
+
+module Bench
+  module CostToFaye
+    module_function
+
+    def free_port
+      server = TCPServer.new("127.0.0.1", 0)
+      server.addr[1]
+    ensure
+      server&.close
+    end
+
+    def start_server(rackup, env = {})
+      port = free_port
+      log = File.join(Bench::ROOT, "tmp", "bench", "server-#{port}.log")
+      FileUtils.mkdir_p(File.dirname(log))
+      pid = Process.spawn({ "RUBYOPT" => "-I#{File.join(Bench::ROOT, 'lib')}" }.merge(env),
+                          Gem.ruby, "-S", "thin", "start", "-R", rackup, "-p", port.to_s, "-e", "production",
+                          "-a", "127.0.0.1", chdir: Bench::ROOT, out: log, err: %i[child out], pgroup: true)
+      deadline = Bench.now + 30
+      until answering?(port)
+        raise "#{rackup} did not start (see #{log})" if Bench.now > deadline
+
+        sleep 0.1
+      end
+      [pid, "http://127.0.0.1:#{port}/faye"]
+    end
+
+    def answering?(port)
+      Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/faye?message=%5B%5D&jsonp=x"))
+      true
+    rescue SystemCallError, EOFError
+      false
+    end
+
+    def stop_server(pid)
+      Process.kill("TERM", pid)
+      Process.wait(pid)
+    rescue Errno::ESRCH, Errno::ECHILD
+      nil
+    end
+
+    def generator(*args)
+      out, status = Open3.capture2e(Gem.ruby, "-I#{File.join(Bench::ROOT, 'lib')}",
+                                    File.join(__dir__, "load_generator.rb"), *args.map(&:to_s))
+      raise "load generator failed: #{out}" unless status.success?
+
+      JSON.parse(out.lines.last, symbolize_names: true)
+    end
+
+    def run(clients:, seconds:, rounds:, rate:, presence_seconds:)
+      database = Bench.fresh_database("faye_online_bench_load")
+      redis = Redis.new(url: Bench::REDIS_URL)
+      Bench.clear_namespace(redis, "bench_load")
+      plain_pid, plain_url = start_server("bench/plain_faye.ru")
+      online_pid, online_url = start_server("bench/faye_online.ru", "BENCH_REDIS_URL" => Bench::REDIS_URL,
+                                                                  "BENCH_DATABASE_URL" => database)
+      transports = %w[steady cycles].product(%w[long-polling websocket]).map do |workload, transport|
+        rate_key = workload == "steady" ? :messages_per_s : :cycles_per_s
+        runs = { plain: [], online: [] }
+        # The same clients, sending the same messages (auth included; Faye
+        # alone ignores it), so that only the server differs. A warm-up
+        # round each, not counted.
+        generator(workload, plain_url, transport, clients, 1, 1)
+        generator(workload, online_url, transport, clients, 1, 1)
+        rounds.times do
+          runs[:plain] << generator(workload, plain_url, transport, clients, seconds, 1)
+          runs[:online] << generator(workload, online_url, transport, clients, seconds, 1)
+        end
+        summary = runs.transform_values do |list|
+          { per_s: Bench.median(list.map { |r| r[rate_key] }),
+            p99_ms: Bench.median(list.map { |r| r[:latency_p99_ms] }),
+            max_ms: list.map { |r| r[:latency_max_ms] }.max, errors: list.sum { |r| r[:errors] } }
+        end
+        { workload: workload, transport: transport, ratio: summary[:online][:per_s] / summary[:plain][:per_s], **summary }
+      end
+      presence = generator("presence", online_url, rate, presence_seconds)
+      { clients: clients, seconds: seconds, rounds: rounds, transports: transports, presence: presence }
+    ensure
+      stop_server(plain_pid) if plain_pid
+      stop_server(online_pid) if online_pid
+      Bench.clear_namespace(redis, "bench_load") if redis
+      redis&.close
+    end
+
+    def report(r, out = $stdout)
+      out.puts "## 1. Cost to Faye (#{r[:clients]} clients, #{r[:rounds]} alternating rounds of #{r[:seconds]} s each)"
+      out.puts
+      out.puts "| workload | transport | Faye alone, per s | with faye-online, per s | ratio (target ≥ 0.95) | " \
+               "p99 / max latency alone, ms | p99 / max latency with faye-online, ms |"
+      out.puts "|---|---|---|---|---|---|---|"
+      r[:transports].each do |t|
+        out.puts format("| %s | %s | %.0f | %.0f | %.2f (%s) | %.1f / %.1f | %.1f / %.1f |", t[:workload], t[:transport],
+                        t[:plain][:per_s], t[:online][:per_s], t[:ratio], t[:ratio] >= 0.95 ? "met" : "missed",
+                        t[:plain][:p99_ms], t[:plain][:max_ms], t[:online][:p99_ms], t[:online][:max_ms])
+      end
+      out.puts
+      out.puts "steady: the clients (users, with faye-online) are in; each publishes and receives its own messages " \
+               "(messages per second). cycles: each client over and over handshakes, connects, subscribes, publishes, " \
+               "receives and disconnects (cycles per second); with faye-online every cycle is a user joining and " \
+               "leaving a room, two presence changes written to Redis and MariaDB."
+      out.puts
+      p = r[:presence]
+      out.puts "## 3. Presence latency"
+      out.puts
+      out.puts format("%d joins and as many leaves at %.0f changes per second (asked: %.0f): from a join's " \
+                      "/meta/connect to the watcher's user_list naming it, p50 %.1f ms, p99 %.1f ms, max %.1f ms " \
+                      "(target p99 < 50 ms: %s).", p[:joins], p[:changes_per_s], p[:target_rate], p[:latency_p50_ms],
+                      p[:latency_p99_ms], p[:latency_max_ms], p[:latency_p99_ms] < 50 ? "met" : "missed")
+      out.puts
+    end
+  end
+end
+
+if $PROGRAM_NAME == __FILE__
+  result = Bench::CostToFaye.run(clients: 20, seconds: 5, rounds: 2, rate: 1000, presence_seconds: 5)
+  Bench::CostToFaye.report(result)
+end

@@ -1,0 +1,72 @@
+# frozen_string_literal: true
+
+# Shared helpers of the benchmarks: where Redis and MariaDB are, timing and
+# statistics. Everything talks to loopback only.
+require "fileutils"
+require "json"
+require "mysql2"
+require "redis"
+
+module Bench
+  REDIS_URL = ENV.fetch("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+  MYSQL = { host: "127.0.0.1", port: 3306, username: "root" }.freeze
+  ROOT = File.expand_path("..", __dir__)
+
+  module_function
+
+  def mysql_url(database)
+    "mysql2://root@127.0.0.1:3306/#{database}"
+  end
+
+  # Drops and creates a database, then runs faye-online's migrations on it.
+  def fresh_database(name)
+    client = Mysql2::Client.new(**MYSQL)
+    client.query("DROP DATABASE IF EXISTS `#{name}`")
+    client.query("CREATE DATABASE `#{name}` CHARACTER SET utf8mb4")
+    client.close
+    require "faye_online/migrator"
+    FayeOnline::Migrator.migrate!(mysql_url(name))
+    mysql_url(name)
+  end
+
+  # Deletes the keys of a namespace (never the whole database).
+  def clear_namespace(redis, namespace)
+    keys = redis.scan_each(match: "/#{namespace}/*").to_a
+    keys.each_slice(1000) { |slice| redis.del(*slice) }
+  end
+
+  def now
+    Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+
+  # Seconds the block took.
+  def time
+    t = now
+    yield
+    now - t
+  end
+
+  def percentile(values, p)
+    return 0.0 if values.empty?
+
+    sorted = values.sort
+    sorted[[(p / 100.0 * sorted.size).ceil - 1, 0].max]
+  end
+
+  def median(values)
+    percentile(values, 50)
+  end
+
+  def us(seconds)
+    format("%.1f", seconds * 1e6)
+  end
+
+  def ms(seconds)
+    format("%.2f", seconds * 1e3)
+  end
+
+  # A result line for the summary: the figures print as a table at the end.
+  def result(name, figure, target: nil, met: nil)
+    { name: name, figure: figure, target: target, met: met }
+  end
+end
