@@ -7,9 +7,9 @@
 //!   `"<time>_started_at": "YYYYmmddHHMMSS"` and `"<time>_spended": seconds`),
 //! - `faye_user_login_logs` (status 1/0, uid, t, channel_id, clientId).
 //!
-//! Each record is applied in its own transaction with the row locked, so
-//! several processes writing the same list or the same user never lose each
-//! other's updates.
+//! Records are applied in batches, each batch in one transaction with the
+//! rows it edits locked, so several processes writing the same list or the
+//! same user never lose each other's updates.
 
 use crate::auth::User;
 use crate::clock;
@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::presence::HotStore;
 use crate::sql::{self, Param, SqlConn};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One durable change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +68,58 @@ pub struct Session {
     pub lesson: String,
     pub joined_ms: i64,
     pub left_ms: Option<i64>,
+}
+
+/// Brings `list`, the online list of `room`, up to date for one record.
+fn edit_list(list: &mut Vec<u64>, room: &str, record: &Record, live: Option<&dyn HotStore>) {
+    let in_room = |uid: u64| live.and_then(|h| h.room_has(room, uid).ok());
+    match record {
+        Record::RoomJoin { uid, .. } => set_member(list, *uid, in_room(*uid).unwrap_or(true)),
+        Record::RoomLeave { uid, .. } => set_member(list, *uid, in_room(*uid).unwrap_or(false)),
+        Record::RoomPrune { uids, .. } => {
+            list.retain(|u| !uids.contains(u) || in_room(*u).unwrap_or(false))
+        }
+        _ => {}
+    }
+}
+
+/// Brings a user's online times up to date for one record.
+fn edit_times(times: &mut Map<String, Value>, record: &Record, live: Option<&dyn HotStore>) {
+    let running = |uid: u64, time: &str| live.and_then(|h| h.timer_started_at(uid, time).ok());
+    match record {
+        Record::TimerStart { uid, time, at_ms } => {
+            // A session that ended already is written by its stop.
+            if let Some(at) = running(*uid, time).unwrap_or(Some(*at_ms)) {
+                times.insert(started_key(time), Value::String(clock::compact_local(at)));
+            }
+        }
+        Record::TimerStop {
+            uid,
+            time,
+            started_ms,
+            credited_ms,
+            restored,
+        } => {
+            let recorded_start = times
+                .remove(&started_key(time))
+                .and_then(|v| v.as_str().and_then(clock::parse_compact_local));
+            let lost_ms = match recorded_start {
+                // SQL keeps seconds: only a whole second earlier is lost time.
+                Some(at) if *restored && at + 1000 <= *started_ms => started_ms - at,
+                _ => 0,
+            };
+            let key = spended_key(time);
+            let before = times.get(&key).and_then(json_int).unwrap_or(0);
+            let total = before + clock::elapsed_secs(0, credited_ms + lost_ms);
+            times.insert(key, Value::from(total));
+            // A later session, started in another process, whose start
+            // reached SQL before this stop did.
+            if let Some(Some(at)) = running(*uid, time) {
+                times.insert(started_key(time), Value::String(clock::compact_local(at)));
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Puts `uid` in the sorted `list` or takes it out.
@@ -160,103 +212,162 @@ impl DurableStore {
 
     /// Applies one record, atomically.
     pub fn apply(&mut self, record: &Record) -> Result<(), StoreError> {
-        self.apply_confirmed(record, None)
+        self.apply_batch(std::slice::from_ref(record), None)
     }
 
     /// Applies one record, atomically, taking memberships from `live`.
-    ///
-    /// Processes write their records each in their own order: the leave
-    /// that one process recorded may reach SQL after the join that another
-    /// process recorded later. So a room or timer record only says *which*
-    /// row to bring up to date; with the row locked, the membership is read
-    /// from the hot store that all processes share, and the last writer of
-    /// a row always writes what the hot store holds after every change to
-    /// it. Without `live`, or when it cannot be read, the record's own
-    /// change is applied. Login rows and credited time are the same in any
-    /// order.
     pub fn apply_confirmed(
         &mut self,
         record: &Record,
         live: Option<&dyn HotStore>,
     ) -> Result<(), StoreError> {
-        let in_room = |room: &str, uid: u64| live.and_then(|h| h.room_has(room, uid).ok());
-        let running = |uid: u64, time: &str| live.and_then(|h| h.timer_started_at(uid, time).ok());
-        self.guarded(|s| match record {
-            Record::Login {
+        self.apply_batch(std::slice::from_ref(record), live)
+    }
+
+    /// Applies `records` in one transaction: all of them or none.
+    ///
+    /// Each room's list and each user's times are rewritten once, however
+    /// many of the records touch them, with the row locked. Rows are locked
+    /// in one order (names by uid, lists by room, times by uid), the same
+    /// in every process, so that two processes' batches never deadlock.
+    ///
+    /// Processes write their records each in their own order: the leave
+    /// that one process recorded may reach SQL after the join that another
+    /// process recorded later. So a room or timer record only says *which*
+    /// row to bring up to date; with the row locked, the membership is read
+    /// from `live`, the hot store that all processes share, and the last
+    /// writer of a row always writes what the hot store holds after every
+    /// change to it. Without `live`, or when it cannot be read, the
+    /// records' own changes are applied, in order. Login rows and credited
+    /// time come out the same in any order.
+    pub fn apply_batch(
+        &mut self,
+        records: &[Record],
+        live: Option<&dyn HotStore>,
+    ) -> Result<(), StoreError> {
+        let mut names: BTreeMap<u64, &str> = BTreeMap::new();
+        let mut rooms: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+        let mut timers: BTreeMap<u64, Vec<&Record>> = BTreeMap::new();
+        let mut logins: Vec<&Record> = Vec::new();
+        for record in records {
+            match record {
+                Record::Login { .. } => logins.push(record),
+                Record::RoomJoin { room, uid, uname } => {
+                    names.insert(*uid, uname);
+                    rooms.entry(room).or_default().push(record);
+                }
+                Record::RoomLeave { room, .. } | Record::RoomPrune { room, .. } => {
+                    rooms.entry(room).or_default().push(record)
+                }
+                Record::TimerStart { uid, .. } | Record::TimerStop { uid, .. } => {
+                    timers.entry(*uid).or_default().push(record)
+                }
+            }
+        }
+        self.guarded(|s| {
+            // Channel ids are found (or made) before the transaction, each
+            // committed at once: they are cached, and never locked for long.
+            for room in rooms.keys() {
+                s.channel_id(room)?;
+            }
+            for login in &logins {
+                if let Record::Login { time, .. } = login {
+                    s.channel_id(time)?;
+                }
+            }
+            s.conn()?.begin()?;
+            for (uid, uname) in &names {
+                s.remember_name(*uid, uname)?;
+            }
+            for (room, records) in &rooms {
+                s.edit_online_list(room, |list| {
+                    for record in records {
+                        edit_list(list, room, record, live);
+                    }
+                })?;
+            }
+            for (uid, records) in &timers {
+                s.edit_online_times(*uid, |times| {
+                    for record in records {
+                        edit_times(times, record, live);
+                    }
+                })?;
+            }
+            s.insert_logins(&logins)?;
+            s.conn()?.commit()
+        })
+    }
+
+    /// Login and logout rows, once per clientId and status: a retry after a
+    /// connection broke before the commit's answer came back writes no
+    /// second row. Only the process that recorded a clientId's change
+    /// writes its row, so a plain read of the rows there (no locks, which
+    /// other processes' inserts could deadlock on) is enough to skip them.
+    fn insert_logins(&mut self, logins: &[&Record]) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(logins.len());
+        for login in logins {
+            if let Record::Login {
                 status,
                 uid,
                 at_ms,
                 time,
                 client_id,
-            } => {
-                // Once per clientId and status: a retry after a connection
-                // broke before the answer came back writes no second row.
-                let channel_id = s.channel_id(time)?;
-                let conn = s.conn()?;
-                let insert = format!(
-                    "INSERT INTO faye_user_login_logs (status, uid, t, channel_id, clientId) \
-                     SELECT ?, ?, ?, ?, ?{} WHERE NOT EXISTS \
-                     (SELECT 1 FROM faye_user_login_logs WHERE clientId = ? AND status = ?)",
-                    conn.dialect().no_table()
-                );
-                conn.execute(
-                    &insert,
-                    &[
-                        Param::Int(*status),
-                        Param::Int(*uid as i64),
-                        clock::sql_datetime(*at_ms).into(),
-                        Param::Int(channel_id),
-                        client_id.as_str().into(),
-                        client_id.as_str().into(),
-                        Param::Int(*status),
-                    ],
-                )?;
-                Ok(())
+            } = login
+            {
+                let channel_id = self.channel_id(time)?;
+                rows.push((*status, *uid, *at_ms, channel_id, client_id.as_str()));
             }
-            Record::RoomJoin { room, uid, uname } => {
-                s.remember_name(*uid, uname)?;
-                s.edit_online_list(room, |list| {
-                    set_member(list, *uid, in_room(room, *uid).unwrap_or(true))
-                })
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let conn = self.conn()?;
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.4).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let marks = vec!["?"; ids.len()].join(", ");
+        let params: Vec<Param> = ids.iter().map(|id| (*id).into()).collect();
+        let present: Vec<(String, i64)> = conn
+            .all_rows(
+                &format!(
+                    "SELECT clientId, status FROM faye_user_login_logs WHERE clientId IN ({marks})"
+                ),
+                &params,
+            )?
+            .into_iter()
+            .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.as_deref()?.parse().ok()?)))
+            .collect();
+        let mut present = present;
+        let mut params = Vec::new();
+        let mut count = 0;
+        for (status, uid, at_ms, channel_id, client_id) in rows {
+            if present
+                .iter()
+                .any(|(id, st)| id == client_id && *st == status)
+            {
+                continue;
             }
-            Record::RoomLeave { room, uid } => s.edit_online_list(room, |list| {
-                set_member(list, *uid, in_room(room, *uid).unwrap_or(false))
-            }),
-            Record::RoomPrune { room, uids } => s.edit_online_list(room, |list| {
-                list.retain(|u| !uids.contains(u) || in_room(room, *u).unwrap_or(false))
-            }),
-            Record::TimerStart { uid, time, at_ms } => s.edit_online_times(*uid, |times| {
-                // A session that ended already is written by its stop.
-                if let Some(at) = running(*uid, time).unwrap_or(Some(*at_ms)) {
-                    times.insert(started_key(time), Value::String(clock::compact_local(at)));
-                }
-            }),
-            Record::TimerStop {
-                uid,
-                time,
-                started_ms,
-                credited_ms,
-                restored,
-            } => s.edit_online_times(*uid, |times| {
-                let recorded_start = times
-                    .remove(&started_key(time))
-                    .and_then(|v| v.as_str().and_then(clock::parse_compact_local));
-                let lost_ms = match recorded_start {
-                    // SQL keeps seconds: only a whole second earlier is lost time.
-                    Some(at) if *restored && at + 1000 <= *started_ms => started_ms - at,
-                    _ => 0,
-                };
-                let key = spended_key(time);
-                let before = times.get(&key).and_then(json_int).unwrap_or(0);
-                let total = before + clock::elapsed_secs(0, credited_ms + lost_ms);
-                times.insert(key, Value::from(total));
-                // A later session, started in another process, whose start
-                // reached SQL before this stop did.
-                if let Some(Some(at)) = running(*uid, time) {
-                    times.insert(started_key(time), Value::String(clock::compact_local(at)));
-                }
-            }),
-        })
+            present.push((client_id.to_owned(), status));
+            params.extend([
+                Param::Int(status),
+                Param::Int(uid as i64),
+                clock::sql_datetime(at_ms).into(),
+                Param::Int(channel_id),
+                client_id.into(),
+            ]);
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let values = vec!["(?, ?, ?, ?, ?)"; count].join(", ");
+        conn.execute(
+            &format!(
+                "INSERT INTO faye_user_login_logs (status, uid, t, channel_id, clientId) VALUES {values}"
+            ),
+            &params,
+        )?;
+        Ok(())
     }
 
     /// The id of a channel in `faye_channels`, created if missing.
@@ -340,9 +451,10 @@ impl DurableStore {
         })
     }
 
-    /// Read-modify-write of one row's JSON column in a transaction, the row
-    /// created if missing and locked while it is edited, so that writers in
-    /// several processes never lose each other's changes.
+    /// Read-modify-write of one row's JSON column, within the caller's
+    /// transaction: the row is created if missing and locked until the
+    /// transaction ends, so that writers in several processes never lose
+    /// each other's changes.
     fn edit_json_row(
         &mut self,
         row: JsonRow,
@@ -358,7 +470,6 @@ impl DurableStore {
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
         let dialect = conn.dialect();
-        conn.begin()?;
         conn.execute(
             &format!(
                 "{} {table} ({key_column}, {column}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
@@ -383,7 +494,7 @@ impl DurableStore {
             ),
             &[text.into(), now.into(), Param::Int(id)],
         )?;
-        conn.commit()
+        Ok(())
     }
 
     /// The uids in a room's online list.
@@ -706,6 +817,139 @@ mod tests {
             .as_deref()
             .unwrap()
             .starts_with(&clock::sql_datetime(t0)));
+
+        batches(url);
+        two_writers(url);
+    }
+
+    /// Many records in one batch come out as if applied one by one, and
+    /// login rows applied again are not written twice.
+    fn batches(url: &str) {
+        let mut store = DurableStore::new(url);
+        let (room_a, room_b, time) = ("/batch/a", "/batch/b", "/batch/lesson");
+        let t0 = 1_700_000_500_000;
+        let mut batch = Vec::new();
+        for uid in 100..110u64 {
+            let room = if uid % 2 == 0 { room_a } else { room_b };
+            batch.push(Record::Login {
+                status: 1,
+                uid,
+                at_ms: t0,
+                time: time.into(),
+                client_id: format!("batch-{uid}"),
+            });
+            batch.push(Record::RoomJoin {
+                room: room.into(),
+                uid,
+                uname: format!("u{uid}"),
+            });
+            batch.push(Record::TimerStart {
+                uid,
+                time: time.into(),
+                at_ms: t0,
+            });
+        }
+        for uid in [101, 104] {
+            let room = if uid % 2 == 0 { room_a } else { room_b };
+            batch.push(Record::Login {
+                status: 0,
+                uid,
+                at_ms: t0 + 7_000,
+                time: time.into(),
+                client_id: format!("batch-{uid}"),
+            });
+            batch.push(Record::RoomLeave {
+                room: room.into(),
+                uid,
+            });
+            batch.push(Record::TimerStop {
+                uid,
+                time: time.into(),
+                started_ms: t0,
+                credited_ms: 7_000,
+                restored: false,
+            });
+        }
+        store.apply_batch(&batch, None).unwrap();
+        let logins: Vec<Record> = batch
+            .iter()
+            .filter(|r| matches!(r, Record::Login { .. }))
+            .cloned()
+            .collect();
+        store.apply_batch(&logins, None).unwrap();
+        assert_eq!(store.online_uids(room_a).unwrap(), vec![100, 102, 106, 108]);
+        assert_eq!(store.online_uids(room_b).unwrap(), vec![103, 105, 107, 109]);
+        assert_eq!(store.user_name(109).unwrap(), "u109");
+        let times = store.online_times(104).unwrap();
+        assert!(!times.contains_key(&started_key(time)));
+        assert_eq!(times[&spended_key(time)], Value::from(7));
+        assert!(store
+            .online_times(105)
+            .unwrap()
+            .contains_key(&started_key(time)));
+        let conn = store.conn().unwrap();
+        let row = conn
+            .first_row(
+                "SELECT COUNT(*), SUM(status) FROM faye_user_login_logs WHERE clientId LIKE 'batch-%'",
+                &[],
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(row[0].as_deref(), Some("12"));
+        assert_eq!(row[1].as_deref(), Some("10"));
+    }
+
+    /// Two writers (two processes) apply batches that touch the same rooms
+    /// and users in opposite orders at once: neither deadlocks nor loses
+    /// the other's changes.
+    fn two_writers(url: &str) {
+        let rooms: Vec<String> = (0..4).map(|i| format!("/writers/{i}")).collect();
+        let time = "/writers/lesson";
+        let handles: Vec<_> = [false, true]
+            .into_iter()
+            .map(|reversed| {
+                let url = url.to_owned();
+                let rooms = rooms.clone();
+                std::thread::spawn(move || {
+                    let mut store = DurableStore::new(&url);
+                    let base = if reversed { 2000 } else { 1000 };
+                    for round in 0..20u64 {
+                        let mut batch = Vec::new();
+                        let mut order: Vec<usize> = (0..rooms.len()).collect();
+                        if reversed {
+                            order.reverse();
+                        }
+                        for i in order {
+                            let uid = base + round * 10 + i as u64;
+                            batch.push(Record::RoomJoin {
+                                room: rooms[i].clone(),
+                                uid,
+                                uname: format!("w{uid}"),
+                            });
+                            batch.push(Record::TimerStop {
+                                uid: 1 + i as u64,
+                                time: time.into(),
+                                started_ms: 0,
+                                credited_ms: 1_000,
+                                restored: false,
+                            });
+                        }
+                        store.apply_batch(&batch, None).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let mut store = DurableStore::new(url);
+        for room in &rooms {
+            assert_eq!(store.online_uids(room).unwrap().len(), 40, "{room}");
+        }
+        for uid in 1..=4 {
+            let times = store.online_times(uid).unwrap();
+            assert_eq!(times[&spended_key(time)], Value::from(40), "user {uid}");
+        }
     }
 
     #[test]

@@ -45,14 +45,6 @@ impl Dialect {
         }
     }
 
-    /// What a `SELECT` of constants names as its table.
-    pub fn no_table(self) -> &'static str {
-        match self {
-            Dialect::MySql => " FROM DUAL",
-            Dialect::Sqlite => "",
-        }
-    }
-
     /// Row lock for read-modify-write inside a transaction (SQLite locks the
     /// whole database at `BEGIN IMMEDIATE` instead).
     pub fn for_update(self) -> &'static str {

@@ -1202,34 +1202,60 @@ struct Writer {
     stopping: Arc<AtomicBool>,
 }
 
+/// The most records the writer applies in one transaction.
+const MAX_BATCH: usize = 256;
+
 impl Writer {
+    /// Applies records as they come, in batches of what has queued up
+    /// meanwhile: one record when traffic is light, up to [`MAX_BATCH`]
+    /// under load, when one transaction for many records spares the
+    /// database most of its work.
     fn run(mut self, writes: Receiver<Write_>) {
-        while let Ok(w) = writes.recv() {
-            match w {
-                Write_::Record(record) => {
-                    self.apply(&record);
-                    self.pending.fetch_sub(1, Ordering::SeqCst);
+        let mut batch = Vec::new();
+        while let Ok(first) = writes.recv() {
+            let mut next = Some(first);
+            while let Some(w) = next.take() {
+                match w {
+                    Write_::Record(record) => {
+                        batch.push(record);
+                        if batch.len() < MAX_BATCH {
+                            next = writes.try_recv().ok();
+                        }
+                    }
+                    Write_::Barrier(ack) => {
+                        self.apply(&mut batch);
+                        let _ = ack.send(());
+                        next = writes.try_recv().ok();
+                    }
+                    Write_::Stop => {
+                        self.apply(&mut batch);
+                        return;
+                    }
                 }
-                Write_::Barrier(ack) => {
-                    let _ = ack.send(());
-                }
-                Write_::Stop => return,
             }
+            self.apply(&mut batch);
         }
     }
 
-    fn apply(&mut self, record: &Record) {
+    fn apply(&mut self, batch: &mut Vec<Record>) {
+        if batch.is_empty() {
+            return;
+        }
         let what = format!("write to {}", self.durable.url_for_logs());
         let durable = &mut self.durable;
         let live = self.live.as_ref();
         if retry_until_ok(&self.outbox, &self.stopping, &what, || {
-            durable.apply_confirmed(record, Some(live))
+            durable.apply_batch(batch, Some(live))
         })
         .is_none()
         {
-            self.outbox
-                .log(LogLevel::Error, format!("dropped {record:?} at shutdown"));
+            for record in batch.iter() {
+                self.outbox
+                    .log(LogLevel::Error, format!("dropped {record:?} at shutdown"));
+            }
         }
+        self.pending.fetch_sub(batch.len(), Ordering::SeqCst);
+        batch.clear();
     }
 }
 
