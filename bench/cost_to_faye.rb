@@ -78,14 +78,23 @@ module Bench
         # round each, not counted.
         generator(workload, plain_url, transport, clients, 1, 1)
         generator(workload, online_url, transport, clients, 1, 1)
+        db_cpu = { plain: 0.0, online: 0.0 }
         rounds.times do
-          runs[:plain] << generator(workload, plain_url, transport, clients, seconds, 1)
-          runs[:online] << generator(workload, online_url, transport, clients, seconds, 1)
+          %i[plain online].each do |server|
+            cpu = Bench.mariadb_cpu_seconds
+            runs[server] << generator(workload, server == :plain ? plain_url : online_url, transport, clients, seconds, 1)
+            db_cpu[server] += Bench.mariadb_cpu_seconds - cpu if cpu
+          end
         end
         summary = runs.transform_values do |list|
           { per_s: Bench.median(list.map { |r| r[rate_key] }),
             p99_ms: Bench.median(list.map { |r| r[:latency_p99_ms] }),
             max_ms: list.map { |r| r[:latency_max_ms] }.max, errors: list.sum { |r| r[:errors] } }
+        end
+        # MariaDB's CPU per cycle: what the SQL writes cost the machine.
+        if workload == "cycles"
+          cycles = runs[:online].sum { |r| r[rate_key] * seconds }
+          summary[:online][:db_ms_per_cycle] = db_cpu[:online] * 1000 / cycles if cycles.positive?
         end
         { workload: workload, transport: transport, ratio: summary[:online][:per_s] / summary[:plain][:per_s], **summary }
       end
@@ -108,6 +117,12 @@ module Bench
         out.puts format("| %s | %s | %.0f | %.0f | %.2f (%s) | %.1f / %.1f | %.1f / %.1f |", t[:workload], t[:transport],
                         t[:plain][:per_s], t[:online][:per_s], t[:ratio], t[:ratio] >= 0.95 ? "met" : "missed",
                         t[:plain][:p99_ms], t[:plain][:max_ms], t[:online][:p99_ms], t[:online][:max_ms])
+      end
+      db = r[:transports].filter_map { |t| t[:online][:db_ms_per_cycle] }
+      if db.any?
+        out.puts
+        out.puts format("MariaDB's CPU per join/leave cycle with faye-online: %s ms (long-polling, websocket).",
+                        db.map { |v| format("%.2f", v) }.join(", "))
       end
       out.puts
       out.puts "steady: the clients (users, with faye-online) are in; each publishes and receives its own messages " \

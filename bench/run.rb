@@ -5,6 +5,7 @@ require_relative "support"
 require_relative "native_vs_ruby"
 require_relative "big_rooms"
 require_relative "cost_to_faye"
+require_relative "writer"
 require "etc"
 
 quick = ENV["BENCH_QUICK"] == "1"
@@ -27,5 +28,9 @@ $stdout.flush
 big = Bench::BigRooms.run(sizes: quick ? [100, 1000] : [100, 1000, 10_000], changes: quick ? 50 : 200,
                           spread: quick ? 10_000 : 100_000)
 Bench::BigRooms.report(big)
+$stdout.flush
+
+writer = Bench::Writer.run(cycles: quick ? 300 : 1000)
+Bench::Writer.report(writer)
 
 puts format("Whole run: %.0f s.", Bench.now - started)

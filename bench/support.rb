@@ -2,6 +2,7 @@
 
 # Shared helpers of the benchmarks: where Redis and MariaDB are, timing and
 # statistics. Everything talks to loopback only.
+require "etc"
 require "fileutils"
 require "json"
 require "mysql2"
@@ -37,6 +38,18 @@ module Bench
 
   def now
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+
+  # CPU seconds (user and system) that the MariaDB server has used, or nil
+  # when it cannot be read (not on this host).
+  def mariadb_cpu_seconds
+    pid = `pidof mariadbd 2>/dev/null`.split.first || `pidof mysqld 2>/dev/null`.split.first
+    return nil unless pid
+
+    fields = File.read("/proc/#{pid}/stat").split(")").last.split
+    (fields[11].to_i + fields[12].to_i) / Float(Etc.sysconf(Etc::SC_CLK_TCK))
+  rescue SystemCallError
+    nil
   end
 
   # Seconds the block took.

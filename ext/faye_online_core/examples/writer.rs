@@ -1,0 +1,113 @@
+//! The SQL writer's throughput, one transaction per record against one
+//! transaction per batch, on the same database in one run (used by
+//! `bin/bench`):
+//!
+//!     cargo run --release --example writer -- mysql://root@127.0.0.1/db CYCLES
+//!
+//! The database must hold faye-online's tables. Each cycle is what a user
+//! joining and leaving a lesson's room writes: a login row, the room list,
+//! the timer's start, a logout row, the timer's stop and the room list
+//! again. Prints one JSON line: for each way, the seconds taken and the
+//! CPU seconds the MariaDB server used (when it runs on this host).
+
+use faye_online_core::durable::{DurableStore, Record};
+use std::time::Instant;
+
+fn records(cycles: u64, tag: &str) -> Vec<Record> {
+    let t0 = 1_700_000_000_000;
+    (0..cycles)
+        .flat_map(|i| {
+            let uid = 1 + i % 200;
+            let room = format!("/bench/writer/room/{}", i % 10);
+            let time = format!("/bench/writer/lesson/{}", i % 10);
+            let client_id = format!("{tag}-{i}");
+            let at_ms = t0 + i as i64 * 1000;
+            [
+                Record::Login {
+                    status: 1,
+                    uid,
+                    at_ms,
+                    time: time.clone(),
+                    client_id: client_id.clone(),
+                },
+                Record::RoomJoin {
+                    room: room.clone(),
+                    uid,
+                    uname: format!("user {uid}"),
+                },
+                Record::TimerStart {
+                    uid,
+                    time: time.clone(),
+                    at_ms,
+                },
+                Record::Login {
+                    status: 0,
+                    uid,
+                    at_ms: at_ms + 500,
+                    time: time.clone(),
+                    client_id,
+                },
+                Record::TimerStop {
+                    uid,
+                    time,
+                    started_ms: at_ms,
+                    credited_ms: 500,
+                    restored: false,
+                },
+                Record::RoomLeave { room, uid },
+            ]
+        })
+        .collect()
+}
+
+/// CPU seconds used so far by the MariaDB (or MySQL) server on this host.
+fn database_cpu() -> Option<f64> {
+    let ticks = 100.0; // USER_HZ on Linux
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if matches!(comm.trim(), "mariadbd" | "mysqld") {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            return Some((utime + stime) / ticks);
+        }
+    }
+    None
+}
+
+fn measure(f: impl FnOnce()) -> String {
+    let cpu = database_cpu();
+    let started = Instant::now();
+    f();
+    let seconds = started.elapsed().as_secs_f64();
+    let db_cpu = match (cpu, database_cpu()) {
+        (Some(a), Some(b)) => format!("{:.3}", b - a),
+        _ => "null".into(),
+    };
+    format!(r#"{{"seconds":{seconds:.3},"db_cpu_seconds":{db_cpu}}}"#)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let url = args.next().expect("usage: writer DATABASE_URL [CYCLES]");
+    let cycles: u64 = args.next().map_or(1000, |n| n.parse().expect("CYCLES"));
+    let mut store = DurableStore::new(&url);
+
+    let single = records(cycles, "single");
+    let one_by_one = measure(|| {
+        for record in &single {
+            store.apply(record).expect("write");
+        }
+    });
+    let batched = records(cycles, "batched");
+    let in_batches = measure(|| {
+        for batch in batched.chunks(256) {
+            store.apply_batch(batch, None).expect("write");
+        }
+    });
+    println!(
+        r#"{{"cycles":{cycles},"records":{},"one_by_one":{one_by_one},"in_batches":{in_batches}}}"#,
+        single.len()
+    );
+}
