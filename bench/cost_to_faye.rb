@@ -63,6 +63,24 @@ module Bench
       JSON.parse(out.lines.last, symbolize_names: true)
     end
 
+    # Waits (up to a minute) until the server has written what the rounds
+    # before queued, so that the presence figures measure presence rather
+    # than the tail of the writer's backlog.
+    def settle(database_url)
+      client = Mysql2::Client.new(**Bench::MYSQL, database: database_url.split("/").last)
+      last = nil
+      deadline = Bench.now + 60
+      loop do
+        count = client.query("SELECT COUNT(*) AS n FROM faye_user_login_logs").first["n"]
+        break if count == last || Bench.now > deadline
+
+        last = count
+        sleep 1
+      end
+    ensure
+      client&.close
+    end
+
     def run(clients:, seconds:, rounds:, rate:, presence_seconds:)
       database = Bench.fresh_database("faye_online_bench_load")
       redis = Redis.new(url: Bench::REDIS_URL)
@@ -98,6 +116,7 @@ module Bench
         end
         { workload: workload, transport: transport, ratio: summary[:online][:per_s] / summary[:plain][:per_s], **summary }
       end
+      settle(database)
       presence = generator("presence", online_url, rate, presence_seconds)
       { clients: clients, seconds: seconds, rounds: rounds, transports: transports, presence: presence }
     ensure

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Something for the host to do on its own thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -1205,21 +1205,31 @@ struct Writer {
 /// The most records the writer applies in one transaction.
 const MAX_BATCH: usize = 256;
 
+/// How long the writer gathers records into a batch after the first: SQL
+/// is a few milliseconds later, and under load each transaction carries
+/// many records. Presence never waits on it (it is published from the hot
+/// store), and a barrier or a stop writes at once.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
 impl Writer {
-    /// Applies records as they come, in batches of what has queued up
-    /// meanwhile: one record when traffic is light, up to [`MAX_BATCH`]
-    /// under load, when one transaction for many records spares the
-    /// database most of its work.
+    /// Applies records in batches: what comes within [`BATCH_WINDOW`] of a
+    /// batch's first record, up to [`MAX_BATCH`]. Under load one
+    /// transaction for many records spares the database most of its work.
     fn run(mut self, writes: Receiver<Write_>) {
         let mut batch = Vec::new();
+        let mut window = Instant::now();
         while let Ok(first) = writes.recv() {
             let mut next = Some(first);
             while let Some(w) = next.take() {
                 match w {
                     Write_::Record(record) => {
+                        if batch.is_empty() {
+                            window = Instant::now() + BATCH_WINDOW;
+                        }
                         batch.push(record);
                         if batch.len() < MAX_BATCH {
-                            next = writes.try_recv().ok();
+                            let wait = window.saturating_duration_since(Instant::now());
+                            next = writes.recv_timeout(wait).ok();
                         }
                     }
                     Write_::Barrier(ack) => {
