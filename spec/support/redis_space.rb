@@ -26,8 +26,14 @@ module FayeOnlineSpec
       redis.del(*found) unless found.empty?
     end
 
+    # A live clientId's values, unpacked from its field of `clients:info`
+    # (`uid|room|time|joined|uname`); empty when it is not live.
     def client_hash(client_id)
-      redis.hgetall(key("client:#{client_id}"))
+      packed = redis.hget(key("clients:info"), client_id)
+      return {} unless packed
+
+      uid, room, time, joined, uname = packed.split("|", 5)
+      { "uid" => uid, "uname" => uname, "room" => room, "time" => time, "joined" => joined }
     end
 
     def room_users(room)

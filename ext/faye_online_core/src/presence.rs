@@ -186,7 +186,8 @@ pub mod contract {
     }
 
     fn lists_its_clients(s: &dyn HotStore) {
-        let a = auth("/c12/room", "/c12/time", 12, "lou");
+        // A name may hold anything, the store's separators included.
+        let a = auth("/c12/room", "/c12/time", 12, "lou|léa 2nd");
         s.connect("c12a", &a, 1_000).unwrap();
         s.touch(&[("c12a".into(), 1_500)]).unwrap();
         let listed = s.clients().unwrap();
@@ -258,14 +259,23 @@ pub mod contract {
     }
 
     fn a_clientid_cannot_claim_another_user(s: &dyn HotStore) {
-        let a = auth("/c5/room", "/c5/time", 5, "ed");
+        let a = auth("/c5/room", "/c5/time", 5, "ed|5");
         let b = auth("/c5/room", "/c5/time", 55, "eve");
         s.connect("c5a", &a, 1_000).unwrap();
+        assert_eq!(
+            s.connect("c5a", &a, 1_500).unwrap(),
+            ConnectOutcome::AlreadyKnown
+        );
+        assert_eq!(
+            s.connect("c5a", &auth("/c5/room", "/c5/time", 5, "ed"), 1_500)
+                .unwrap(),
+            ConnectOutcome::Conflict(a.clone())
+        );
         assert_eq!(
             s.connect("c5a", &b, 2_000).unwrap(),
             ConnectOutcome::Conflict(a.clone())
         );
-        let other_room = auth("/c5/other", "/c5/time", 5, "ed");
+        let other_room = auth("/c5/other", "/c5/time", 5, "ed|5");
         assert_eq!(
             s.connect("c5a", &other_room, 2_000).unwrap(),
             ConnectOutcome::Conflict(a.clone())

@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `client:<clientId>` | hash | uid, uname, room, time of a live clientId |
+//! | `clients:info` | hash | clientId → `uid\|room\|time\|joined\|uname` of each live clientId |
 //! | `clients` | zset | clientId → last seen (ms) |
 //! | `room:<room>:users` | hash | uid → uname of the users online in a room |
 //! | `room:<room>:tabs` | hash | uid → how many of the user's clientIds are in the room |
@@ -13,6 +13,11 @@
 //! | `time:<time>:started` | hash | uid → when the running timer started (ms) |
 //! | `time:<time>:restored` | hash | uid → 1 while the running session was rebuilt after Redis lost it |
 //! | `time:<time>:spans` | hash | uid → intervals of the clientIds that left the running session (`s:e,…`, ms) |
+//!
+//! Every live clientId is one field of one hash, its values packed in one
+//! string (rooms and times are channel names, which hold no `|`; the name
+//! comes last and may hold anything): a key of its own per clientId would
+//! cost Redis a third more memory.
 //!
 //! Scripts build key names from the prefix, so this store is for a single
 //! Redis server (or a primary with replicas), not Redis Cluster.
@@ -27,16 +32,17 @@ use std::time::Duration;
 
 const CONNECT: &str = r"
 local p, cid, uid, uname, room, time, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local ck = p .. 'client:' .. cid
-local known = redis.call('HMGET', ck, 'uid', 'uname', 'room', 'time')
-if known[1] then
-  if known[1] == uid and known[2] == uname and known[3] == room and known[4] == time then
+local ik = p .. 'clients:info'
+local known = redis.call('HGET', ik, cid)
+if known then
+  local kuid, kroom, ktime, _, kuname = string.match(known, '^(%d+)|([^|]*)|([^|]*)|(%d+)|(.*)$')
+  if kuid == uid and kuname == uname and kroom == room and ktime == time then
     redis.call('ZADD', p .. 'clients', 'GT', now, cid)
     return {0}
   end
-  return {2, known[1], known[2], known[3], known[4]}
+  return {2, kuid or '', kuname or '', kroom or '', ktime or ''}
 end
-redis.call('HSET', ck, 'uid', uid, 'uname', uname, 'room', room, 'time', time, 'joined', now)
+redis.call('HSET', ik, cid, uid .. '|' .. room .. '|' .. time .. '|' .. now .. '|' .. uname)
 redis.call('ZADD', p .. 'clients', now, cid)
 redis.call('HSET', p .. 'room:' .. room .. ':users', uid, uname)
 local joined = 0
@@ -56,11 +62,14 @@ return {1, joined, started}
 /// disjoint; when it was the last clientId, the session's union is credited.
 const DISCONNECT: &str = r"
 local p, cid, at = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local ck = p .. 'client:' .. cid
-local c = redis.call('HMGET', ck, 'uid', 'uname', 'room', 'time', 'joined')
-if not c[1] then return {0} end
-redis.call('DEL', ck)
+local ik = p .. 'clients:info'
+local packed = redis.call('HGET', ik, cid)
+if not packed then return {0} end
+redis.call('HDEL', ik, cid)
 redis.call('ZREM', p .. 'clients', cid)
+local puid, proom, ptime, pjoined, puname = string.match(packed, '^(%d+)|([^|]*)|([^|]*)|(%d+)|(.*)$')
+if not puid then return {0} end
+local c = {puid, puname, proom, ptime, pjoined}
 local uid, room, time = c[1], c[3], c[4]
 local rk = p .. 'room:' .. room .. ':tabs'
 local left = 0
@@ -115,9 +124,9 @@ local p = ARGV[1]
 local rooms = {}
 for i = 2, #ARGV - 6, 7 do
   local cid, uid, uname, room, time, joined, seen = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
-  local ck = p .. 'client:' .. cid
-  if redis.call('EXISTS', ck) == 0 then
-    redis.call('HSET', ck, 'uid', uid, 'uname', uname, 'room', room, 'time', time, 'joined', joined)
+  local ik = p .. 'clients:info'
+  if redis.call('HEXISTS', ik, cid) == 0 then
+    redis.call('HSET', ik, cid, uid .. '|' .. room .. '|' .. time .. '|' .. joined .. '|' .. uname)
     redis.call('ZADD', p .. 'clients', seen, cid)
     redis.call('HINCRBY', p .. 'room:' .. room .. ':tabs', uid, 1)
     if redis.call('HSET', p .. 'room:' .. room .. ':users', uid, uname) == 1 then
@@ -290,6 +299,24 @@ fn as_string(v: &Value) -> Option<String> {
     }
 }
 
+/// A clientId's packed values: `uid|room|time|joined|uname`.
+fn unpack(packed: &str) -> Option<(Auth, i64)> {
+    let mut parts = packed.splitn(5, '|');
+    let uid = parts.next()?.parse().ok()?;
+    let room = parts.next()?.to_owned();
+    let time = parts.next()?.to_owned();
+    let joined_ms = parts.next()?.parse().ok()?;
+    let uname = parts.next()?.to_owned();
+    Some((
+        Auth {
+            user: User { uid, uname },
+            room,
+            time,
+        },
+        joined_ms,
+    ))
+}
+
 fn auth_from(fields: &[Value]) -> Option<Auth> {
     Some(Auth {
         user: User {
@@ -433,27 +460,23 @@ impl HotStore for RedisStore {
                 .query(c)
         })?;
         let mut out = Vec::with_capacity(ids.len());
+        let info = format!("{}clients:info", self.prefix);
         for chunk in ids.chunks(500) {
-            let mut pipe = redis::pipe();
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(&info);
             for (id, _) in chunk {
-                pipe.cmd("HMGET")
-                    .arg(format!("{}client:{}", self.prefix, id))
-                    .arg("uid")
-                    .arg("uname")
-                    .arg("room")
-                    .arg("time")
-                    .arg("joined");
+                cmd.arg(id);
             }
-            let fields: Vec<Vec<Value>> = self.with_conn(|c| pipe.query(c))?;
-            for ((id, seen), f) in chunk.iter().zip(fields) {
+            let packed: Vec<Option<String>> = self.with_conn(|c| cmd.query(c))?;
+            for ((id, seen), p) in chunk.iter().zip(packed) {
                 // A clientId removed between the two reads is skipped.
-                let Some(auth) = (f.len() == 5).then(|| auth_from(&f[0..4])).flatten() else {
+                let Some((auth, joined_ms)) = p.as_deref().and_then(unpack) else {
                     continue;
                 };
                 out.push(LiveClient {
                     client_id: id.clone(),
                     auth,
-                    joined_ms: as_i64(&f[4]).unwrap_or(*seen as i64),
+                    joined_ms,
                     last_seen_ms: *seen as i64,
                 });
             }
