@@ -16,7 +16,7 @@ puts "#{Etc.nprocessors} cores, #{RUBY_DESCRIPTION.split(' [').first}, #{quick ?
      "#{Time.now.utc.strftime('%Y-%m-%d')}."
 puts
 
-cost = Bench::CostToFaye.run(clients: quick ? 10 : 20, seconds: quick ? 3 : 8, rounds: quick ? 2 : 3,
+cost = Bench::CostToFaye.run(clients: quick ? 10 : 20, seconds: quick ? 3 : 8, rounds: quick ? 2 : 5,
                              rate: 1000, presence_seconds: quick ? 4 : 10)
 Bench::CostToFaye.report(cost)
 $stdout.flush
