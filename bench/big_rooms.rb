@@ -10,6 +10,7 @@
 require_relative "support"
 require "faye_online"
 require "fileutils"
+require "securerandom"
 
 module Bench
   module BigRooms
@@ -108,7 +109,10 @@ module Bench
       tracker = start(db, full_lists: false)
       before = namespace_bytes(redis)
       base = Bench.now
-      spread.times { |i| connect(tracker, "many#{i}", uid += 1, "/many/#{i % 1000}") }
+      # Real clientIds, as Faye makes them: 160 random bits in base 36
+      # (about 31 characters). Their length is most of what they cost.
+      ids = Array.new(spread) { SecureRandom.random_number(2**160).to_s(36) }
+      ids.each_with_index { |cid, i| connect(tracker, cid, uid += 1, "/many/#{i % 1000}") }
       flush!
       spread_s = Bench.now - base
       per_client = (namespace_bytes(redis) - before).to_f / spread
