@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::presence::HotStore;
 use crate::sql::{self, Param, SqlConn};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One durable change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +171,10 @@ pub struct DurableStore {
     url: String,
     conn: Option<Box<dyn SqlConn>>,
     channel_ids: HashMap<String, i64>,
+    /// JSON rows known to exist (table, key): made before a batch's
+    /// transaction, so that inside it every row is only locked, never
+    /// created (two transactions creating rows in one gap deadlock).
+    rows_made: HashSet<(&'static str, i64)>,
 }
 
 impl DurableStore {
@@ -179,6 +183,7 @@ impl DurableStore {
             url: url.to_owned(),
             conn: None,
             channel_ids: HashMap::new(),
+            rows_made: HashSet::new(),
         }
     }
 
@@ -206,6 +211,7 @@ impl DurableStore {
             }
             self.conn = None;
             self.channel_ids.clear();
+            self.rows_made.clear();
         }
         result
     }
@@ -264,38 +270,92 @@ impl DurableStore {
                 }
             }
         }
+        // Two writers creating the same missing row at once can still
+        // deadlock; the database then rolls one back, and it tries again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.apply_batch_once(&names, &rooms, &timers, &logins, live) {
+                Err(e) if tries < 5 && e.0.contains("Deadlock") => continue,
+                result => return result,
+            }
+        }
+    }
+
+    fn apply_batch_once(
+        &mut self,
+        names: &BTreeMap<u64, &str>,
+        rooms: &BTreeMap<&str, Vec<&Record>>,
+        timers: &BTreeMap<u64, Vec<&Record>>,
+        logins: &[&Record],
+        live: Option<&dyn HotStore>,
+    ) -> Result<(), StoreError> {
         self.guarded(|s| {
             // Channel ids are found (or made) before the transaction, each
             // committed at once: they are cached, and never locked for long.
             for room in rooms.keys() {
                 s.channel_id(room)?;
             }
-            for login in &logins {
+            for login in logins {
                 if let Record::Login { time, .. } = login {
                     s.channel_id(time)?;
                 }
             }
+            for room in rooms.keys() {
+                let channel_id = s.channel_id(room)?;
+                s.make_row(JsonRow::ONLINE_LIST, channel_id)?;
+            }
+            for uid in timers.keys() {
+                s.make_row(JsonRow::ONLINE_TIMES, *uid as i64)?;
+            }
             s.conn()?.begin()?;
-            for (uid, uname) in &names {
+            for (uid, uname) in names {
                 s.remember_name(*uid, uname)?;
             }
-            for (room, records) in &rooms {
+            for (room, records) in rooms {
                 s.edit_online_list(room, |list| {
                     for record in records {
                         edit_list(list, room, record, live);
                     }
                 })?;
             }
-            for (uid, records) in &timers {
+            for (uid, records) in timers {
                 s.edit_online_times(*uid, |times| {
                     for record in records {
                         edit_times(times, record, live);
                     }
                 })?;
             }
-            s.insert_logins(&logins)?;
+            s.insert_logins(logins)?;
             s.conn()?.commit()
         })
+    }
+
+    /// Creates a JSON row if it is missing, outside any transaction.
+    fn make_row(&mut self, row: JsonRow, key: i64) -> Result<(), StoreError> {
+        if self.rows_made.contains(&(row.table, key)) {
+            return Ok(());
+        }
+        let now = clock::sql_datetime(clock::now_ms());
+        let conn = self.conn()?;
+        let insert = format!(
+            "{} {} ({}, {}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
+            conn.dialect().insert_ignore(),
+            row.table,
+            row.key_column,
+            row.column
+        );
+        conn.execute(
+            &insert,
+            &[
+                Param::Int(key),
+                row.empty.into(),
+                now.clone().into(),
+                now.into(),
+            ],
+        )?;
+        self.rows_made.insert((row.table, key));
+        Ok(())
     }
 
     /// Login and logout rows, once per clientId and status: a retry after a
@@ -470,22 +530,29 @@ impl DurableStore {
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
         let dialect = conn.dialect();
-        conn.execute(
-            &format!(
-                "{} {table} ({key_column}, {column}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
-                dialect.insert_ignore()
-            ),
-            &[Param::Int(key), empty.into(), now.clone().into(), now.clone().into()],
-        )?;
-        let found = conn
-            .first_row(
-                &format!(
-                    "SELECT id, {column} FROM {table} WHERE {key_column} = ? ORDER BY id LIMIT 1{}",
-                    dialect.for_update()
-                ),
-                &[Param::Int(key)],
-            )?
-            .ok_or_else(|| StoreError(format!("{table} has no row for {key_column} {key}")))?;
+        let select = format!(
+            "SELECT id, {column} FROM {table} WHERE {key_column} = ? ORDER BY id LIMIT 1{}",
+            dialect.for_update()
+        );
+        // The row is locked for writing at once when it exists (the usual
+        // case): a shared lock first, as an insert of a duplicate takes,
+        // would deadlock two writers that both upgrade it.
+        let found = match conn.first_row(&select, &[Param::Int(key)])? {
+            Some(found) => found,
+            None => {
+                conn.execute(
+                    &format!(
+                        "{} {table} ({key_column}, {column}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
+                        dialect.insert_ignore()
+                    ),
+                    &[Param::Int(key), empty.into(), now.clone().into(), now.clone().into()],
+                )?;
+                conn.first_row(&select, &[Param::Int(key)])?
+                    .ok_or_else(|| {
+                        StoreError(format!("{table} has no row for {key_column} {key}"))
+                    })?
+            }
+        };
         let id = parse_int(&found, 0)?;
         let text = edit(found[1].as_deref())?;
         conn.execute(
