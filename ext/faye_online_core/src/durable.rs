@@ -221,15 +221,6 @@ impl DurableStore {
         self.apply_batch(std::slice::from_ref(record), None)
     }
 
-    /// Applies one record, atomically, taking memberships from `live`.
-    pub fn apply_confirmed(
-        &mut self,
-        record: &Record,
-        live: Option<&dyn HotStore>,
-    ) -> Result<(), StoreError> {
-        self.apply_batch(std::slice::from_ref(record), live)
-    }
-
     /// Applies `records` in one transaction: all of them or none.
     ///
     /// Each room's list and each user's times are rewritten once, however
@@ -293,9 +284,6 @@ impl DurableStore {
         self.guarded(|s| {
             // Channel ids are found (or made) before the transaction, each
             // committed at once: they are cached, and never locked for long.
-            for room in rooms.keys() {
-                s.channel_id(room)?;
-            }
             for login in logins {
                 if let Record::Login { time, .. } = login {
                     s.channel_id(time)?;
@@ -525,7 +513,7 @@ impl DurableStore {
             table,
             key_column,
             column,
-            empty,
+            ..
         } = row;
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
@@ -539,20 +527,18 @@ impl DurableStore {
         // would deadlock two writers that both upgrade it.
         let found = match conn.first_row(&select, &[Param::Int(key)])? {
             Some(found) => found,
+            // Made before the transaction, and deleted since.
             None => {
-                conn.execute(
-                    &format!(
-                        "{} {table} ({key_column}, {column}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
-                        dialect.insert_ignore()
-                    ),
-                    &[Param::Int(key), empty.into(), now.clone().into(), now.clone().into()],
-                )?;
-                conn.first_row(&select, &[Param::Int(key)])?
+                self.rows_made.remove(&(table, key));
+                self.make_row(row, key)?;
+                self.conn()?
+                    .first_row(&select, &[Param::Int(key)])?
                     .ok_or_else(|| {
                         StoreError(format!("{table} has no row for {key_column} {key}"))
                     })?
             }
         };
+        let conn = self.conn()?;
         let id = parse_int(&found, 0)?;
         let text = edit(found[1].as_deref())?;
         conn.execute(
@@ -1061,7 +1047,9 @@ mod tests {
         // The first tab joins, in the first process.
         hot.connect("a", &auth(room, time, 5, "five"), t0).unwrap();
         for r in [join.clone(), start(t0)] {
-            store.apply_confirmed(&r, Some(&hot)).unwrap();
+            store
+                .apply_batch(std::slice::from_ref(&r), Some(&hot))
+                .unwrap();
         }
         // It leaves; a tab in the second process joins 20 s later, and the
         // second process writes first.
@@ -1083,7 +1071,9 @@ mod tests {
             },
         ];
         for r in [join.clone(), start(t0 + 20_000)].iter().chain(&late) {
-            store.apply_confirmed(r, Some(&hot)).unwrap();
+            store
+                .apply_batch(std::slice::from_ref(r), Some(&hot))
+                .unwrap();
         }
         assert_eq!(store.online_uids(room).unwrap(), vec![5]);
         let times = store.online_times(5).unwrap();
@@ -1095,11 +1085,11 @@ mod tests {
 
         // A prune at start of a user who is online again keeps them.
         store
-            .apply_confirmed(
-                &Record::RoomPrune {
+            .apply_batch(
+                &[Record::RoomPrune {
                     room: room.into(),
                     uids: vec![5],
-                },
+                }],
                 Some(&hot),
             )
             .unwrap();
@@ -1121,7 +1111,9 @@ mod tests {
             start(t0 + 20_000),
         ];
         for r in &ended {
-            store.apply_confirmed(r, Some(&hot)).unwrap();
+            store
+                .apply_batch(std::slice::from_ref(r), Some(&hot))
+                .unwrap();
         }
         assert_eq!(store.online_uids(room).unwrap(), Vec::<u64>::new());
         let times = store.online_times(5).unwrap();

@@ -1195,7 +1195,7 @@ impl Worker {
 struct Writer {
     durable: DurableStore,
     /// The hot store, for the memberships that room and timer records
-    /// write (see [`DurableStore::apply_confirmed`]).
+    /// write (see [`DurableStore::apply_batch`]).
     live: Arc<dyn HotStore>,
     pending: Arc<AtomicUsize>,
     outbox: Arc<Outbox>,
