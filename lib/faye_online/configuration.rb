@@ -4,6 +4,7 @@ require "erb"
 require "json"
 require "uri"
 require "yaml"
+require_relative "blank"
 require_relative "database"
 require_relative "error"
 
@@ -14,11 +15,30 @@ module FayeOnline
   # Presence lives in Redis when any Redis option is given (redis_url:, or
   # the old gem's host:, port:, database:, password:) or REDIS_URL is set,
   # and in process memory otherwise; `store:` forces either.
+  #
+  # What the Rust core receives (native_options) it checks again itself
+  # (namespace, secret, session timeout); Ruby checks what only Ruby uses
+  # (timeout:, gc:, mount:, store:, the dashboard token) and the secret,
+  # which also signs tokens in apps that never build a tracker.
   class Configuration
+    include Blank
+
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
                database_url migrate logger secret max_pending_records faye_url dashboard full_lists].freeze
 
-    attr_reader :options, :logger
+    # The environment variable each option falls back to: the only names the
+    # loader reads from ENV (the README's options table lists the same).
+    # Options missing here come from code or config/faye_online.yml alone.
+    ENVIRONMENT = {
+      redis_url: "REDIS_URL",
+      database_url: Database::URL_VARIABLE,
+      namespace: "FAYE_ONLINE_NAMESPACE",
+      secret: "FAYE_ONLINE_SECRET",
+      dashboard: "FAYE_ONLINE_DASHBOARD_TOKEN",
+      faye_url: "FAYE_URL"
+    }.freeze
+
+    attr_reader :options, :logger, :root
 
     # Options given here win over those of config/faye_online.yml (under
     # the root), which win over the environment's variables.
@@ -45,20 +65,20 @@ module FayeOnline
         auth = present?(@options[:password]) ? ":#{URI.encode_www_form_component(@options[:password].to_s)}@" : ""
         return "redis://#{auth}#{host}:#{port}/#{db}"
       end
-      return @env["REDIS_URL"] if present?(@env["REDIS_URL"])
+      return env_value(:redis_url) if present?(env_value(:redis_url))
       raise ConfigurationError, "store: :redis needs redis_url:, host:/port:/database: or REDIS_URL" if @options[:store]&.to_sym == :redis
 
       nil
     end
 
     def namespace
-      (@options[:namespace] || @env["FAYE_ONLINE_NAMESPACE"] || "faye").to_s
+      (@options[:namespace] || env_value(:namespace) || "faye").to_s
     end
 
     # The key the app signs identities with (secret: or FAYE_ONLINE_SECRET);
     # nil means identities are not verified, as in the old gem.
     def secret
-      value = @options.key?(:secret) ? @options[:secret] : @env["FAYE_ONLINE_SECRET"]
+      value = given_or_env(:secret)
       present?(value) ? value.to_s : nil
     end
 
@@ -86,14 +106,14 @@ module FayeOnline
     # The token that opens the dashboard (dashboard: or
     # FAYE_ONLINE_DASHBOARD_TOKEN); without one the dashboard is off.
     def dashboard_token
-      value = @options.key?(:dashboard) ? @options[:dashboard] : @env["FAYE_ONLINE_DASHBOARD_TOKEN"]
+      value = given_or_env(:dashboard)
       present?(value) ? value.to_s : nil
     end
 
     # Where pages find the Faye server (for an app's views; the server
     # itself does not use it): faye_url: or FAYE_URL.
     def faye_url
-      value = @options[:faye_url] || @env["FAYE_URL"]
+      value = @options[:faye_url] || env_value(:faye_url)
       present?(value) ? value.to_s : nil
     end
 
@@ -120,8 +140,10 @@ module FayeOnline
       2 * timeout + 5
     end
 
-    def native_json
-      JSON.generate(
+    # The settings of the native tracker and query (Rust's Config), string
+    # keys, durations in milliseconds.
+    def native_options
+      {
         "redis_url" => redis_url,
         "namespace" => namespace,
         "database_url" => Database.native_url(database_url, root: @root),
@@ -130,7 +152,12 @@ module FayeOnline
         "secret" => secret,
         "max_pending_records" => Integer(@options[:max_pending_records] || 1_000_000),
         "full_lists" => full_lists?
-      )
+      }
+    end
+
+    # native_options as JSON, for the binding that still takes text.
+    def native_json
+      JSON.generate(native_options)
     end
 
     # Rails.root in a Rails app, else the current directory.
@@ -181,8 +208,9 @@ module FayeOnline
       end
       raise ConfigurationError, "timeout: must be positive" unless timeout.positive?
       raise ConfigurationError, "gc: must be zero (off) or positive" if gc.negative?
-      raise ConfigurationError, "namespace: may hold only letters, digits, _ and -" unless namespace.match?(/\A[A-Za-z0-9_-]+\z/)
       raise ConfigurationError, "mount: must start with /" unless mount.start_with?("/")
+      # Rust checks the server's secret too, but FayeOnline.auth_token signs
+      # with it in apps that never start a tracker.
       raise ConfigurationError, "secret: must be at least 16 characters" if secret && secret.length < 16
       if dashboard_token && dashboard_token.length < 12
         raise ConfigurationError, "dashboard: the token must be at least 12 characters"
@@ -192,8 +220,16 @@ module FayeOnline
       raise ConfigurationError, e.message
     end
 
-    def present?(value)
-      !value.nil? && !value.to_s.strip.empty?
+    # The option's environment variable, through ENVIRONMENT.
+    def env_value(name)
+      @env[ENVIRONMENT.fetch(name)]
+    end
+
+    # An option given in code or in the file wins even when nil or blank (so
+    # `dashboard: nil` turns the dashboard off whatever ENV says); else its
+    # environment variable.
+    def given_or_env(name)
+      @options.key?(name) ? @options[name] : env_value(name)
     end
   end
 end

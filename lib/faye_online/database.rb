@@ -1,24 +1,32 @@
 # frozen_string_literal: true
 
 require "uri"
+require_relative "blank"
 
 module FayeOnline
-  # Decides which SQL database holds faye-online's durable records and spells
-  # its address for each consumer: ActiveRecord (migrations) and the Rust core.
+  # Decides which SQL database holds faye-online's durable records, and is
+  # the one place that spells its address for each consumer: ActiveRecord
+  # (migrations) and the Rust core.
   #
   # Addresses are URLs:
   #   mysql2://user:password@host:3306/database?socket=/run/mysqld/mysqld.sock
-  #   sqlite3:db/faye_online.sqlite3        (relative to the working directory)
+  #   sqlite3:db/faye_online.sqlite3        (relative to the application's root)
   #   sqlite3:/var/lib/app/faye_online.sqlite3
   #
-  # Nothing here loads ActiveRecord: the Faye server process does not need it.
+  # A database.yml entry becomes such a URL first (resolve), so that every
+  # source ends in one form; normalize then settles the scheme and the SQLite
+  # path once, and native_url and active_record_config only respell it. Only
+  # active_record_config loads ActiveRecord: the Faye server process does not
+  # need it unless it migrates.
   module Database
     DEFAULT_URL = "sqlite3:db/faye_online.sqlite3"
+    # The environment variable resolve reads (database_url: in Configuration).
+    URL_VARIABLE = "DATABASE_URL"
     MYSQL_ADAPTERS = %w[mysql2 mysql trilogy].freeze
 
     module_function
 
-    # The embedded default: an SQLite file under db/ of the working directory.
+    # The embedded default: an SQLite file under db/ of the application.
     def default_url
       DEFAULT_URL
     end
@@ -27,27 +35,57 @@ module FayeOnline
     # entry for RAILS_ENV/RACK_ENV (default "development") in
     # <root>/config/database.yml, else default_url.
     def resolve(explicit = nil, root: Dir.pwd, env: ENV)
-      return explicit.to_s unless blank?(explicit)
-      return env["DATABASE_URL"] unless blank?(env["DATABASE_URL"])
+      return explicit.to_s unless Blank.blank?(explicit)
+      return env[URL_VARIABLE] unless Blank.blank?(env[URL_VARIABLE])
 
       from_database_yml(root, env) || default_url
+    end
+
+    # The URL with its scheme settled (mysql2:// or sqlite3:) and an SQLite
+    # path made absolute against +root+, so that the migrations and the Rust
+    # core open the same file whatever the working directory.
+    def normalize(url, root: Dir.pwd)
+      url = url.to_s
+      case url
+      when %r{\Amysql2?://}
+        url.sub(/\Amysql2?:/, "mysql2:")
+      when /\Asqlite3?:/
+        path = sqlite_path(url)
+        path == ":memory:" ? "sqlite3::memory:" : "sqlite3:#{File.expand_path(path, root.to_s)}"
+      else
+        raise ArgumentError, "faye-online supports mysql2:// and sqlite3: database URLs, not #{redact(url).inspect}"
+      end
     end
 
     # The URL form the Rust core accepts: mysql://... (query kept) or
     # sqlite://<absolute path>.
     def native_url(url, root: Dir.pwd)
-      url = url.to_s
-      case url
-      when %r{\Amysql2?://}
-        url.sub(/\Amysql2?:/, "mysql:")
-      when /\Asqlite3?:/
-        path = sqlite_path(url)
-        return "sqlite::memory:" if path == ":memory:"
-
-        "sqlite://#{File.expand_path(path, root)}"
+      normalized = normalize(url, root: root)
+      if normalized.start_with?("mysql2:")
+        normalized.sub(/\Amysql2:/, "mysql:")
+      elsif normalized == "sqlite3::memory:"
+        "sqlite::memory:"
       else
-        raise ArgumentError, "faye-online supports mysql2:// and sqlite3: database URLs, not #{redact(url).inspect}"
+        "sqlite://#{normalized.delete_prefix('sqlite3:')}"
       end
+    end
+
+    # The ActiveRecord connection configuration (a Hash with symbol keys) for
+    # +url+, as ActiveRecord itself reads a URL: user, password and query
+    # parameters unescaped, the query's settings (socket=, encoding=, ...)
+    # over +defaults+. MySQL gets utf8mb4 unless the URL says otherwise.
+    def active_record_config(url, root: Dir.pwd, **defaults)
+      require "active_record"
+      require "active_record/database_configurations"
+      normalized = normalize(url, root: root)
+      mysql = normalized.start_with?("mysql2:")
+      defaults = { encoding: "utf8mb4" }.merge(defaults) if mysql
+      config = ActiveRecord::DatabaseConfigurations::UrlConfig
+               .new("faye_online", "primary", url_for_active_record(normalized), defaults)
+               .configuration_hash.to_h
+      raise ArgumentError, "no database name in #{redact(url).inspect}" if mysql && Blank.blank?(config[:database])
+
+      config
     end
 
     # The file path inside an sqlite3: URL, as written (maybe relative).
@@ -64,6 +102,16 @@ module FayeOnline
     # The URL with its password replaced by "***", for messages and logs.
     def redact(url)
       url.to_s.sub(%r{\A([a-z0-9+.-]+://[^:@/]*):[^@/]*@}i, '\1:***@')
+    end
+
+    # ActiveRecord parses the URL with URI, which refuses a path holding a
+    # space (a Rails app under "My Projects"); it unescapes what it reads, so
+    # the SQLite path goes in escaped.
+    def url_for_active_record(normalized)
+      return normalized unless normalized.start_with?("sqlite3:/")
+
+      path = normalized.delete_prefix("sqlite3:")
+      "sqlite3:#{path.gsub(%r{[^A-Za-z0-9/._~-]}) { |c| c.bytes.map { |b| format('%%%02X', b) }.join }}"
     end
 
     # Reads config/database.yml the way Rails does (ERB first, YAML aliases
@@ -85,7 +133,7 @@ module FayeOnline
         entry = entry["primary"] || entry.values.find { |v| v.is_a?(Hash) }
         return nil unless entry.is_a?(Hash)
       end
-      return entry["url"].to_s unless blank?(entry["url"])
+      return entry["url"].to_s unless Blank.blank?(entry["url"])
 
       url_from_config(entry, root)
     end
@@ -109,15 +157,15 @@ module FayeOnline
 
     def mysql_url(config)
       userinfo = ""
-      unless blank?(config["username"])
+      unless Blank.blank?(config["username"])
         userinfo = escape(config["username"])
-        userinfo += ":#{escape(config["password"])}" unless blank?(config["password"])
+        userinfo += ":#{escape(config["password"])}" unless Blank.blank?(config["password"])
         userinfo += "@"
       end
-      host = blank?(config["host"]) ? "localhost" : config["host"].to_s
+      host = Blank.blank?(config["host"]) ? "localhost" : config["host"].to_s
       host = "[#{host}]" if host.include?(":") && !host.start_with?("[")
-      port = blank?(config["port"]) ? "" : ":#{config["port"]}"
-      query = blank?(config["socket"]) ? "" : "?socket=#{escape(config["socket"])}"
+      port = Blank.blank?(config["port"]) ? "" : ":#{config["port"]}"
+      query = Blank.blank?(config["socket"]) ? "" : "?socket=#{escape(config["socket"])}"
       "mysql2://#{userinfo}#{host}#{port}/#{escape(config["database"])}#{query}"
     end
 
@@ -125,10 +173,6 @@ module FayeOnline
       URI.encode_www_form_component(value.to_s).gsub("+", "%20")
     end
 
-    def blank?(value)
-      value.nil? || value.to_s.strip.empty?
-    end
-
-    private_class_method :from_database_yml, :mysql_url, :escape, :blank?
+    private_class_method :from_database_yml, :mysql_url, :escape, :url_for_active_record
   end
 end

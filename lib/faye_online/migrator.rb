@@ -1,6 +1,5 @@
 # frozen_string_literal: true
 
-require "uri"
 require_relative "database"
 
 module FayeOnline
@@ -20,10 +19,10 @@ module FayeOnline
     module_function
 
     # Creates the database when it does not exist (the MySQL database, or the
-    # directory of the SQLite file), then applies the pending migrations.
-    def migrate!(url, verbose: false)
-      require "active_record"
-      config = connection_config(url)
+    # directory of the SQLite file), then applies the pending migrations. A
+    # relative SQLite path is taken against +root+, as the server takes it.
+    def migrate!(url, verbose: false, root: Dir.pwd)
+      config = connection_config(url, root: root)
       prepare_database(config)
       with_connection(config) do
         with_verbosity(verbose) { migration_context.migrate }
@@ -32,46 +31,16 @@ module FayeOnline
     end
 
     # True when the database at +url+ lacks some of faye-online's migrations.
-    def pending?(url)
-      require "active_record"
-      config = connection_config(url)
+    def pending?(url, root: Dir.pwd)
+      config = connection_config(url, root: root)
       prepare_database(config)
       with_connection(config) { migration_context.needs_migration? }
     end
 
-    # The ActiveRecord configuration for a mysql2:// or sqlite3: URL.
-    def connection_config(url)
-      url = url.to_s
-      case url
-      when %r{\Amysql2?://}
-        mysql_config(url)
-      when /\Asqlite3?:/
-        path = Database.sqlite_path(url)
-        path = File.expand_path(path) unless path == ":memory:"
-        { adapter: "sqlite3", database: path, migrations_paths: [MIGRATIONS_DIR] }
-      else
-        raise ArgumentError,
-              "faye-online supports mysql2:// and sqlite3: database URLs, not #{Database.redact(url).inspect}"
-      end
-    end
-
-    def mysql_config(url)
-      uri = URI.parse(url)
-      database = unescape(uri.path.to_s.sub(%r{\A/}, ""))
-      raise ArgumentError, "no database name in #{Database.redact(url).inspect}" if database.empty?
-
-      config = {
-        adapter: "mysql2",
-        host: uri.hostname,
-        port: uri.port,
-        username: uri.user && unescape(uri.user),
-        password: uri.password && unescape(uri.password),
-        database: database,
-        encoding: "utf8mb4",
-        migrations_paths: [MIGRATIONS_DIR]
-      }
-      URI.decode_www_form(uri.query.to_s).each { |key, value| config[key.to_sym] = value }
-      config.compact
+    # The ActiveRecord configuration for a mysql2:// or sqlite3: URL, with
+    # faye-online's migrations.
+    def connection_config(url, root: Dir.pwd)
+      Database.active_record_config(url, root: root, migrations_paths: [MIGRATIONS_DIR])
     end
 
     def prepare_database(config)
@@ -136,11 +105,7 @@ module FayeOnline
       ActiveRecord::Base.connection.migration_context
     end
 
-    def unescape(text)
-      URI.decode_www_form_component(text.gsub("+", "%2B"))
-    end
-
-    private_class_method :mysql_config, :prepare_database, :create_mysql_database,
-                         :with_connection, :with_verbosity, :migration_context, :unescape
+    private_class_method :prepare_database, :create_mysql_database,
+                         :with_connection, :with_verbosity, :migration_context
   end
 end

@@ -78,8 +78,9 @@ module FayeOnline
     end
 
     def migrate
-      url = Configuration.new.database_url
-      Migrator.migrate!(url, verbose: true)
+      config = Configuration.new
+      url = config.database_url
+      Migrator.migrate!(url, verbose: true, root: config.root)
       puts "faye-online: #{Database.redact(url)} is up to date"
     end
   end

@@ -76,4 +76,69 @@ RSpec.describe FayeOnline::Configuration do
     write_yml("development:\n  gc: -1\n")
     expect { config }.to raise_error(FayeOnline::ConfigurationError, /gc/)
   end
+
+  describe "the environment" do
+    let(:values) do
+      { redis_url: "redis://127.0.0.1:6379/7", database_url: "mysql2://root@127.0.0.1/from_env",
+        namespace: "from_env", secret: "s" * 16, dashboard: "d" * 12, faye_url: "https://faye.example.com/faye" }
+    end
+
+    def read(configuration, option)
+      case option
+      when :dashboard then configuration.dashboard_token
+      else configuration.public_send(option)
+      end
+    end
+
+    it "is read through ENVIRONMENT, one variable per option" do
+      expect(described_class::ENVIRONMENT.keys).to match_array values.keys
+      described_class::ENVIRONMENT.each do |option, variable|
+        expect(read(config({}, variable => values[option]), option)).to eq(values[option]), variable
+        expect(read(config({ option => values[option] }, variable => "   "), option)).to eq(values[option]), variable
+      end
+    end
+
+    it "yields to an option given as nil for the secret and the dashboard" do
+      env = { "FAYE_ONLINE_SECRET" => "s" * 16, "FAYE_ONLINE_DASHBOARD_TOKEN" => "d" * 12 }
+      expect(config({ secret: nil, dashboard: nil }, env)).to have_attributes(secret: nil, dashboard_token: nil)
+    end
+
+    it "matches the README's options table" do
+      readme = File.read(File.expand_path("../../README.md", __dir__))
+      table = readme[/^## Options\n.*?\n\n(\|.*?)\n\n/m, 1]
+      rows = table.lines.drop(2).to_h do |row|
+        cells = row.split("|").map(&:strip)
+        [cells[1], cells[2]]
+      end
+      described_class::ENVIRONMENT.each do |option, variable|
+        expect(rows.fetch("`#{option}:`")).to include(%(`ENV["#{variable}"]`))
+      end
+      named = table.scan(/ENV\["([A-Z_]+)"\]/).flatten.uniq
+      expect(named).to match_array described_class::ENVIRONMENT.values
+      documented = rows.keys.flat_map { |cell| cell.scan(/`(\w+):`/).flatten }.map(&:to_sym)
+      expect(documented).to match_array described_class::KNOWN
+    end
+  end
+
+  describe "#native_options" do
+    it "holds the native tracker's settings, with string keys" do
+      options = config({ redis_url: "redis://127.0.0.1:6379/2", namespace: "ns", timeout: 10, gc: 2,
+                         secret: "s" * 16, database_url: "sqlite3:db/x.sqlite3", max_pending_records: 50,
+                         full_lists: false }).native_options
+      expect(options).to eq(
+        "redis_url" => "redis://127.0.0.1:6379/2", "namespace" => "ns",
+        "database_url" => "sqlite://#{File.join(@root, 'db', 'x.sqlite3')}",
+        "session_timeout_ms" => 25_000, "gc_interval_ms" => 2_000, "secret" => "s" * 16,
+        "max_pending_records" => 50, "full_lists" => false
+      )
+    end
+
+    it "is what native_json spells as JSON" do
+      configuration = config({ store: :memory })
+      expect(JSON.parse(configuration.native_json)).to eq configuration.native_options
+      expect(configuration.native_options).to include("redis_url" => nil, "secret" => nil, "namespace" => "faye",
+                                                      "session_timeout_ms" => 55_000, "gc_interval_ms" => 5_000,
+                                                      "max_pending_records" => 1_000_000, "full_lists" => true)
+    end
+  end
 end

@@ -111,4 +111,39 @@ RSpec.describe FayeOnline::Database do
         }
     end
   end
+
+  describe ".active_record_config" do
+    it "reads a MySQL URL as ActiveRecord does, with utf8mb4 unless the URL says otherwise" do
+      config = described_class.active_record_config(
+        "mysql2://app:p%40ss%20w@127.0.0.1:3307/school?socket=%2Frun%2Fmysqld%2Fmysqld.sock"
+      )
+      expect(config).to eq(adapter: "mysql2", host: "127.0.0.1", port: 3307, username: "app", password: "p@ss w",
+                           database: "school", socket: "/run/mysqld/mysqld.sock", encoding: "utf8mb4")
+      expect(described_class.active_record_config("mysql://root@db/app?encoding=utf8"))
+        .to include(adapter: "mysql2", encoding: "utf8", database: "app")
+    end
+
+    it "adds the defaults it is given, under the URL's own settings" do
+      config = described_class.active_record_config("mysql2://root@db/app?pool=2", pool: "9", migrations_paths: ["m"])
+      expect(config).to include(pool: "2", migrations_paths: ["m"])
+    end
+
+    it "opens the same SQLite file as the native URL, relative paths against the root" do
+      %w[sqlite3:db/faye_online.sqlite3 sqlite:db/faye_online.sqlite3].each do |url|
+        config = described_class.active_record_config(url, root: root)
+        expect(config).to eq(adapter: "sqlite3", database: File.join(root, "db", "faye_online.sqlite3"))
+        expect(described_class.native_url(url, root: root)).to eq "sqlite://#{config[:database]}"
+      end
+      spaced = File.join(root, "My Projects", "app 50%.sqlite3")
+      expect(described_class.active_record_config("sqlite3:#{spaced}")).to include(database: spaced)
+      expect(described_class.active_record_config("sqlite3::memory:")).to include(database: ":memory:")
+    end
+
+    it "refuses a MySQL URL without a database, and other databases, without showing the password" do
+      expect { described_class.active_record_config("mysql2://root:secret@db/") }
+        .to raise_error(ArgumentError, %r{no database name in "mysql2://root:\*\*\*@db/"})
+      expect { described_class.active_record_config("postgres://app:secret@db/app") }
+        .to raise_error(ArgumentError) { |error| expect(error.message).not_to include("secret") }
+    end
+  end
 end
