@@ -3,7 +3,7 @@
 //! panic out of Faye's `incoming` hook.
 
 use faye_online_core::error::BayeuxError;
-use faye_online_core::tracker::Notification;
+use faye_online_core::Notification;
 use faye_online_core::{Config, Incoming, Query, Tracker, User, Verdict};
 use magnus::value::ReprValue;
 use magnus::{

@@ -10,7 +10,8 @@
 //! again. Prints one JSON line: for each way, the seconds taken and the
 //! CPU seconds the MariaDB server used (when it runs on this host).
 
-use faye_online_core::durable::{DurableStore, Record};
+use faye_online_core::durable::DurableStore;
+use faye_online_core::ledger::Record;
 use std::time::Instant;
 
 fn records(cycles: u64, tag: &str) -> Vec<Record> {

@@ -1,5 +1,5 @@
 //! How a tracker is set up; the Ruby side builds this from `get_server`'s
-//! options and the environment.
+//! options, `config/faye_online.yml` and the environment.
 
 use serde::Deserialize;
 
@@ -58,8 +58,16 @@ fn default_gc_interval_ms() -> i64 {
 
 impl Config {
     pub fn from_json(json: &str) -> Result<Config, String> {
-        let config: Config =
+        let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("invalid configuration: {e}"))?;
+        Config::from_value(value)
+    }
+
+    /// Reads and checks a configuration: every check of the settings the
+    /// core uses is here, whichever host builds them.
+    pub fn from_value(value: serde_json::Value) -> Result<Config, String> {
+        let config: Config =
+            serde_json::from_value(value).map_err(|e| format!("invalid configuration: {e}"))?;
         if config.namespace.is_empty()
             || !config
                 .namespace

@@ -1,12 +1,14 @@
-//! Durable records in the old gem's four tables, so that an app that ran the
-//! old gem keeps its data and its reports:
+//! Durable records in SQL, in the old gem's four tables (and the names
+//! table beside them), so that an app that ran the old gem keeps its data
+//! and its reports:
 //!
 //! - `faye_channels` (name → id),
-//! - `faye_channel_online_lists` (channel_id, user_info_list: JSON array of uids),
-//! - `faye_user_online_times` (user_id, online_times: JSON with
-//!   `"<time>_started_at": "YYYYmmddHHMMSS"` and `"<time>_spended": seconds`),
+//! - `faye_channel_online_lists` (channel_id, user_info_list),
+//! - `faye_user_online_times` (user_id, online_times),
 //! - `faye_user_login_logs` (status 1/0, uid, t, channel_id, clientId).
 //!
+//! What the JSON columns hold, and how a record edits them, is the
+//! [`ledger`](crate::ledger)'s; this module reads and writes the rows.
 //! Records are applied in batches, each batch in one transaction with the
 //! rows it edits locked, so several processes writing the same list or the
 //! same user never lose each other's updates.
@@ -14,132 +16,12 @@
 use crate::auth::User;
 use crate::clock;
 use crate::error::StoreError;
-use crate::presence::HotStore;
+use crate::ledger::{
+    edit_list, edit_times, parse_times, parse_uid_list, seconds_in, Memberships, Record, Session,
+};
 use crate::sql::{self, Param, SqlConn};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// One durable change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    /// A clientId came (`status` 1) or went (`status` 0).
-    Login {
-        status: i64,
-        uid: u64,
-        at_ms: i64,
-        time: String,
-        client_id: String,
-    },
-    /// The user came online in the room (and is known by `uname`).
-    RoomJoin {
-        room: String,
-        uid: u64,
-        uname: String,
-    },
-    /// The user went offline in the room.
-    RoomLeave { room: String, uid: u64 },
-    /// Users listed online in the room whom no live process has: left
-    /// behind by a crash, removed at start.
-    RoomPrune { room: String, uids: Vec<u64> },
-    /// The user's lesson timer started.
-    TimerStart { uid: u64, time: String, at_ms: i64 },
-    /// The user's lesson session ended: `credited_ms` (the union of its
-    /// clientIds' intervals), rounded to seconds, is added to the user's
-    /// time. `restored`: the hot store lost the session (Redis restarted
-    /// empty) and rebuilt it from the live clientIds, so it only knows it
-    /// from `started_ms`; the time from the start recorded in SQL up to
-    /// then is credited too.
-    TimerStop {
-        uid: u64,
-        time: String,
-        started_ms: i64,
-        credited_ms: i64,
-        restored: bool,
-    },
-}
-
-/// One clientId's stay, from its login row to its logout row (none while
-/// it is online, or if its process died before it was cleaned).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Session {
-    pub client_id: String,
-    pub uid: u64,
-    pub uname: String,
-    pub lesson: String,
-    pub joined_ms: i64,
-    pub left_ms: Option<i64>,
-}
-
-/// Brings `list`, the online list of `room`, up to date for one record.
-fn edit_list(list: &mut Vec<u64>, room: &str, record: &Record, live: Option<&dyn HotStore>) {
-    let in_room = |uid: u64| live.and_then(|h| h.room_has(room, uid).ok());
-    match record {
-        Record::RoomJoin { uid, .. } => set_member(list, *uid, in_room(*uid).unwrap_or(true)),
-        Record::RoomLeave { uid, .. } => set_member(list, *uid, in_room(*uid).unwrap_or(false)),
-        Record::RoomPrune { uids, .. } => {
-            list.retain(|u| !uids.contains(u) || in_room(*u).unwrap_or(false))
-        }
-        _ => {}
-    }
-}
-
-/// Brings a user's online times up to date for one record.
-fn edit_times(times: &mut Map<String, Value>, record: &Record, live: Option<&dyn HotStore>) {
-    let running = |uid: u64, time: &str| live.and_then(|h| h.timer_started_at(uid, time).ok());
-    match record {
-        Record::TimerStart { uid, time, at_ms } => {
-            // A session that ended already is written by its stop.
-            if let Some(at) = running(*uid, time).unwrap_or(Some(*at_ms)) {
-                times.insert(started_key(time), Value::String(clock::compact_local(at)));
-            }
-        }
-        Record::TimerStop {
-            uid,
-            time,
-            started_ms,
-            credited_ms,
-            restored,
-        } => {
-            let recorded_start = times
-                .remove(&started_key(time))
-                .and_then(|v| v.as_str().and_then(clock::parse_compact_local));
-            let lost_ms = match recorded_start {
-                // SQL keeps seconds: only a whole second earlier is lost time.
-                Some(at) if *restored && at + 1000 <= *started_ms => started_ms - at,
-                _ => 0,
-            };
-            let key = spended_key(time);
-            let before = times.get(&key).and_then(json_int).unwrap_or(0);
-            let total = before + clock::elapsed_secs(0, credited_ms + lost_ms);
-            times.insert(key, Value::from(total));
-            // A later session, started in another process, whose start
-            // reached SQL before this stop did.
-            if let Some(Some(at)) = running(*uid, time) {
-                times.insert(started_key(time), Value::String(clock::compact_local(at)));
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Puts `uid` in the sorted `list` or takes it out.
-fn set_member(list: &mut Vec<u64>, uid: u64, member: bool) {
-    match (list.binary_search(&uid), member) {
-        (Err(at), true) => list.insert(at, uid),
-        (Ok(at), false) => {
-            list.remove(at);
-        }
-        _ => {}
-    }
-}
-
-pub fn started_key(time: &str) -> String {
-    format!("{time}_started_at")
-}
-
-pub fn spended_key(time: &str) -> String {
-    format!("{time}_spended")
-}
 
 /// A table whose rows hold one JSON document each, found by a key column.
 #[derive(Clone, Copy)]
@@ -240,7 +122,7 @@ impl DurableStore {
     pub fn apply_batch(
         &mut self,
         records: &[Record],
-        live: Option<&dyn HotStore>,
+        live: Option<&dyn Memberships>,
     ) -> Result<(), StoreError> {
         let mut names: BTreeMap<u64, &str> = BTreeMap::new();
         let mut rooms: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
@@ -267,7 +149,7 @@ impl DurableStore {
         loop {
             tries += 1;
             match self.apply_batch_once(&names, &rooms, &timers, &logins, live) {
-                Err(e) if tries < 5 && e.0.contains("Deadlock") => continue,
+                Err(e) if tries < 5 && e.is_deadlock() => continue,
                 result => return result,
             }
         }
@@ -279,7 +161,7 @@ impl DurableStore {
         rooms: &BTreeMap<&str, Vec<&Record>>,
         timers: &BTreeMap<u64, Vec<&Record>>,
         logins: &[&Record],
-        live: Option<&dyn HotStore>,
+        live: Option<&dyn Memberships>,
     ) -> Result<(), StoreError> {
         self.guarded(|s| {
             // Channel ids are found (or made) before the transaction, each
@@ -435,7 +317,7 @@ impl DurableStore {
                 "SELECT id FROM faye_channels WHERE name = ?",
                 &[name.into()],
             )?
-            .ok_or_else(|| StoreError(format!("faye_channels has no row for {name}")))?;
+            .ok_or_else(|| StoreError::other(format!("faye_channels has no row for {name}")))?;
         let id = parse_int(&row, 0)?;
         self.channel_ids.insert(name.to_owned(), id);
         Ok(id)
@@ -534,7 +416,7 @@ impl DurableStore {
                 self.conn()?
                     .first_row(&select, &[Param::Int(key)])?
                     .ok_or_else(|| {
-                        StoreError(format!("{table} has no row for {key_column} {key}"))
+                        StoreError::other(format!("{table} has no row for {key_column} {key}"))
                     })?
             }
         };
@@ -665,489 +547,13 @@ impl DurableStore {
     }
 }
 
-/// Seconds credited in an `online_times` object, plus the running session.
-pub fn seconds_in(times: &Map<String, Value>, time: &str, now_ms: i64) -> i64 {
-    spent_secs(times, time) + running_secs(times, time, now_ms).unwrap_or(0)
-}
-
-/// Seconds of finished sessions (`<time>_spended`).
-pub fn spent_secs(times: &Map<String, Value>, time: &str) -> i64 {
-    times
-        .get(&spended_key(time))
-        .and_then(json_int)
-        .unwrap_or(0)
-}
-
-/// Seconds of the running session up to `now_ms`, if `<time>_started_at` is set.
-pub fn running_secs(times: &Map<String, Value>, time: &str, now_ms: i64) -> Option<i64> {
-    times
-        .get(&started_key(time))
-        .and_then(Value::as_str)
-        .and_then(clock::parse_compact_local)
-        .map(|started| clock::elapsed_secs(started, now_ms))
-}
-
-fn json_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn parse_int(row: &[Option<String>], i: usize) -> Result<i64, StoreError> {
     row.get(i)
         .and_then(|v| v.as_deref())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| StoreError(format!("expected an integer in column {i}")))
-}
-
-/// Reads an old-gem online list; unreadable data counts as empty rather
-/// than stopping every later write to the room.
-fn parse_uid_list(text: Option<&str>) -> Vec<u64> {
-    let Some(Value::Array(items)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
-        return Vec::new();
-    };
-    let mut uids: Vec<u64> = items
-        .iter()
-        .filter_map(|v| match v {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        })
-        .collect();
-    uids.sort_unstable();
-    uids.dedup();
-    uids
-}
-
-fn parse_times(text: Option<&str>) -> Map<String, Value> {
-    match text.and_then(|t| serde_json::from_str(t).ok()) {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
-/// The four tables as the migrations in `db/migrate` create them, for the
-/// Rust tests only (the migrations stay the one source of truth).
-#[doc(hidden)]
-pub mod test_schema {
-    use super::*;
-
-    pub fn create(conn: &mut dyn SqlConn) {
-        let (id, text) = match conn.dialect() {
-            sql::Dialect::MySql => ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "TEXT"),
-            sql::Dialect::Sqlite => ("id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL", "TEXT"),
-        };
-        for ddl in [
-            format!("CREATE TABLE faye_channels ({id}, name VARCHAR(255), created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
-            "CREATE UNIQUE INDEX index_faye_channels_on_name ON faye_channels (name)".to_string(),
-            format!("CREATE TABLE faye_channel_online_lists ({id}, channel_id INTEGER DEFAULT 0, user_info_list {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
-            "CREATE UNIQUE INDEX index_faye_channel_online_lists_on_channel_id ON faye_channel_online_lists (channel_id)".to_string(),
-            format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
-            "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
-            "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
-            "CREATE INDEX idx_client_status ON faye_user_login_logs (clientId, status)".to_string(),
-            format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at DATETIME, updated_at DATETIME)"),
-            "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
-        ] {
-            conn.execute(&ddl, &[]).unwrap();
-        }
-    }
+        .ok_or_else(|| StoreError::other(format!("expected an integer in column {i}")))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The durable-store contract, run on SQLite and (when reachable) MySQL.
-    fn contract(url: &str) {
-        let mut store = DurableStore::new(url);
-        let room = "/classes/4";
-        let time = "/courses/5/lessons/1";
-        let join = |uid: u64, uname: &str| Record::RoomJoin {
-            room: room.into(),
-            uid,
-            uname: uname.into(),
-        };
-        store.apply(&join(7, "seven")).unwrap();
-        store.apply(&join(3, "three")).unwrap();
-        store.apply(&join(7, "Seven")).unwrap();
-        assert_eq!(store.user_name(7).unwrap(), "Seven");
-        assert_eq!(store.user_name(99).unwrap(), "");
-        assert_eq!(store.online_uids(room).unwrap(), vec![3, 7]);
-        store
-            .apply(&Record::RoomLeave {
-                room: room.into(),
-                uid: 7,
-            })
-            .unwrap();
-        assert_eq!(store.online_uids(room).unwrap(), vec![3]);
-        assert_eq!(store.online_uids("/nowhere").unwrap(), Vec::<u64>::new());
-
-        let t0 = 1_700_000_000_000;
-        store
-            .apply(&Record::TimerStart {
-                uid: 3,
-                time: time.into(),
-                at_ms: t0,
-            })
-            .unwrap();
-        let times = store.online_times(3).unwrap();
-        assert_eq!(
-            times[&started_key(time)],
-            Value::String(clock::compact_local(t0))
-        );
-        assert_eq!(store.online_time(3, time, t0 + 10_000).unwrap(), 10);
-        store
-            .apply(&Record::TimerStop {
-                uid: 3,
-                time: time.into(),
-                started_ms: t0,
-                credited_ms: 42_000,
-                restored: false,
-            })
-            .unwrap();
-        store
-            .apply(&Record::TimerStop {
-                uid: 3,
-                time: time.into(),
-                started_ms: t0,
-                credited_ms: 8_000,
-                restored: false,
-            })
-            .unwrap();
-        let times = store.online_times(3).unwrap();
-        assert!(!times.contains_key(&started_key(time)));
-        assert_eq!(times[&spended_key(time)], Value::from(50));
-        assert_eq!(store.online_time(3, time, t0 + 999_000).unwrap(), 50);
-
-        // A session that Redis lost and the live clientIds rebuilt from a
-        // later join: the time from the start recorded here is credited too.
-        let t1 = t0 + 1_000_000;
-        store
-            .apply(&Record::TimerStart {
-                uid: 3,
-                time: time.into(),
-                at_ms: t1,
-            })
-            .unwrap();
-        store
-            .apply(&Record::TimerStop {
-                uid: 3,
-                time: time.into(),
-                started_ms: t1 + 30_000,
-                credited_ms: 5_000,
-                restored: true,
-            })
-            .unwrap();
-        assert_eq!(store.online_time(3, time, t1 + 999_000).unwrap(), 85);
-
-        for status in [1, 0, 0] {
-            store
-                .apply(&Record::Login {
-                    status,
-                    uid: 3,
-                    at_ms: t0,
-                    time: time.into(),
-                    client_id: "abc".into(),
-                })
-                .unwrap();
-        }
-        let tid = store.channel_id(time).unwrap();
-        let conn = store.conn().unwrap();
-        let row = conn
-            .first_row(
-                "SELECT COUNT(*), SUM(status), MIN(channel_id), MIN(t) FROM faye_user_login_logs WHERE clientId = ?",
-                &["abc".into()],
-            )
-            .unwrap()
-            .unwrap();
-        assert_eq!(row[0].as_deref(), Some("2"));
-        assert_eq!(row[1].as_deref(), Some("1"));
-        assert_eq!(row[2].as_deref(), Some(tid.to_string().as_str()));
-        assert!(row[3]
-            .as_deref()
-            .unwrap()
-            .starts_with(&clock::sql_datetime(t0)));
-
-        batches(url);
-        two_writers(url);
-    }
-
-    /// Many records in one batch come out as if applied one by one, and
-    /// login rows applied again are not written twice.
-    fn batches(url: &str) {
-        let mut store = DurableStore::new(url);
-        let (room_a, room_b, time) = ("/batch/a", "/batch/b", "/batch/lesson");
-        let t0 = 1_700_000_500_000;
-        let mut batch = Vec::new();
-        for uid in 100..110u64 {
-            let room = if uid % 2 == 0 { room_a } else { room_b };
-            batch.push(Record::Login {
-                status: 1,
-                uid,
-                at_ms: t0,
-                time: time.into(),
-                client_id: format!("batch-{uid}"),
-            });
-            batch.push(Record::RoomJoin {
-                room: room.into(),
-                uid,
-                uname: format!("u{uid}"),
-            });
-            batch.push(Record::TimerStart {
-                uid,
-                time: time.into(),
-                at_ms: t0,
-            });
-        }
-        for uid in [101, 104] {
-            let room = if uid % 2 == 0 { room_a } else { room_b };
-            batch.push(Record::Login {
-                status: 0,
-                uid,
-                at_ms: t0 + 7_000,
-                time: time.into(),
-                client_id: format!("batch-{uid}"),
-            });
-            batch.push(Record::RoomLeave {
-                room: room.into(),
-                uid,
-            });
-            batch.push(Record::TimerStop {
-                uid,
-                time: time.into(),
-                started_ms: t0,
-                credited_ms: 7_000,
-                restored: false,
-            });
-        }
-        store.apply_batch(&batch, None).unwrap();
-        let logins: Vec<Record> = batch
-            .iter()
-            .filter(|r| matches!(r, Record::Login { .. }))
-            .cloned()
-            .collect();
-        store.apply_batch(&logins, None).unwrap();
-        assert_eq!(store.online_uids(room_a).unwrap(), vec![100, 102, 106, 108]);
-        assert_eq!(store.online_uids(room_b).unwrap(), vec![103, 105, 107, 109]);
-        assert_eq!(store.user_name(109).unwrap(), "u109");
-        let times = store.online_times(104).unwrap();
-        assert!(!times.contains_key(&started_key(time)));
-        assert_eq!(times[&spended_key(time)], Value::from(7));
-        assert!(store
-            .online_times(105)
-            .unwrap()
-            .contains_key(&started_key(time)));
-        let conn = store.conn().unwrap();
-        let row = conn
-            .first_row(
-                "SELECT COUNT(*), SUM(status) FROM faye_user_login_logs WHERE clientId LIKE 'batch-%'",
-                &[],
-            )
-            .unwrap()
-            .unwrap();
-        assert_eq!(row[0].as_deref(), Some("12"));
-        assert_eq!(row[1].as_deref(), Some("10"));
-    }
-
-    /// Two writers (two processes) apply batches that touch the same rooms
-    /// and users in opposite orders at once: neither deadlocks nor loses
-    /// the other's changes.
-    fn two_writers(url: &str) {
-        let rooms: Vec<String> = (0..4).map(|i| format!("/writers/{i}")).collect();
-        let time = "/writers/lesson";
-        let handles: Vec<_> = [false, true]
-            .into_iter()
-            .map(|reversed| {
-                let url = url.to_owned();
-                let rooms = rooms.clone();
-                std::thread::spawn(move || {
-                    let mut store = DurableStore::new(&url);
-                    let base = if reversed { 2000 } else { 1000 };
-                    for round in 0..20u64 {
-                        let mut batch = Vec::new();
-                        let mut order: Vec<usize> = (0..rooms.len()).collect();
-                        if reversed {
-                            order.reverse();
-                        }
-                        for i in order {
-                            let uid = base + round * 10 + i as u64;
-                            batch.push(Record::RoomJoin {
-                                room: rooms[i].clone(),
-                                uid,
-                                uname: format!("w{uid}"),
-                            });
-                            batch.push(Record::TimerStop {
-                                uid: 1 + i as u64,
-                                time: time.into(),
-                                started_ms: 0,
-                                credited_ms: 1_000,
-                                restored: false,
-                            });
-                        }
-                        store.apply_batch(&batch, None).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
-        let mut store = DurableStore::new(url);
-        for room in &rooms {
-            assert_eq!(store.online_uids(room).unwrap().len(), 40, "{room}");
-        }
-        for uid in 1..=4 {
-            let times = store.online_times(uid).unwrap();
-            assert_eq!(times[&spended_key(time)], Value::from(40), "user {uid}");
-        }
-    }
-
-    #[test]
-    fn keeps_the_durable_contract_on_sqlite() {
-        let dir = std::env::temp_dir().join(format!("fo_durable_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.sqlite3");
-        let _ = std::fs::remove_file(&path);
-        let url = format!("sqlite://{}", path.display());
-        test_schema::create(sql::open(&url).unwrap().as_mut());
-        contract(&url);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// Two processes record a user's leave and the user's return; the
-    /// leave reaches SQL last. The rows still say what the hot store says.
-    #[test]
-    fn memberships_follow_the_hot_store_whatever_order_records_arrive_in() {
-        use crate::memory::MemoryStore;
-        use crate::presence::contract::auth;
-        let dir = std::env::temp_dir().join(format!("fo_order_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.sqlite3");
-        let _ = std::fs::remove_file(&path);
-        let url = format!("sqlite://{}", path.display());
-        test_schema::create(sql::open(&url).unwrap().as_mut());
-        let mut store = DurableStore::new(&url);
-        let hot = MemoryStore::new();
-        let (room, time) = ("/classes/9", "/courses/9/lessons/1");
-        let t0 = 1_700_000_000_000;
-        let join = Record::RoomJoin {
-            room: room.into(),
-            uid: 5,
-            uname: "five".into(),
-        };
-        let start = |at_ms| Record::TimerStart {
-            uid: 5,
-            time: time.into(),
-            at_ms,
-        };
-
-        // The first tab joins, in the first process.
-        hot.connect("a", &auth(room, time, 5, "five"), t0).unwrap();
-        for r in [join.clone(), start(t0)] {
-            store
-                .apply_batch(std::slice::from_ref(&r), Some(&hot))
-                .unwrap();
-        }
-        // It leaves; a tab in the second process joins 20 s later, and the
-        // second process writes first.
-        let left = hot.disconnect("a", t0 + 10_000).unwrap().unwrap();
-        assert!(left.room_left);
-        hot.connect("b", &auth(room, time, 5, "five"), t0 + 20_000)
-            .unwrap();
-        let late = [
-            Record::RoomLeave {
-                room: room.into(),
-                uid: 5,
-            },
-            Record::TimerStop {
-                uid: 5,
-                time: time.into(),
-                started_ms: t0,
-                credited_ms: 10_000,
-                restored: false,
-            },
-        ];
-        for r in [join.clone(), start(t0 + 20_000)].iter().chain(&late) {
-            store
-                .apply_batch(std::slice::from_ref(r), Some(&hot))
-                .unwrap();
-        }
-        assert_eq!(store.online_uids(room).unwrap(), vec![5]);
-        let times = store.online_times(5).unwrap();
-        assert_eq!(
-            times[&started_key(time)],
-            Value::String(clock::compact_local(t0 + 20_000))
-        );
-        assert_eq!(times[&spended_key(time)], Value::from(10));
-
-        // A prune at start of a user who is online again keeps them.
-        store
-            .apply_batch(
-                &[Record::RoomPrune {
-                    room: room.into(),
-                    uids: vec![5],
-                }],
-                Some(&hot),
-            )
-            .unwrap();
-        assert_eq!(store.online_uids(room).unwrap(), vec![5]);
-
-        // The second tab leaves; a join that arrives after its leave is
-        // not believed, and a start after its stop leaves no running timer.
-        hot.disconnect("b", t0 + 30_000).unwrap().unwrap();
-        let ended = [
-            late[0].clone(),
-            Record::TimerStop {
-                uid: 5,
-                time: time.into(),
-                started_ms: t0 + 20_000,
-                credited_ms: 10_000,
-                restored: false,
-            },
-            join,
-            start(t0 + 20_000),
-        ];
-        for r in &ended {
-            store
-                .apply_batch(std::slice::from_ref(r), Some(&hot))
-                .unwrap();
-        }
-        assert_eq!(store.online_uids(room).unwrap(), Vec::<u64>::new());
-        let times = store.online_times(5).unwrap();
-        assert!(!times.contains_key(&started_key(time)), "{times:?}");
-        assert_eq!(times[&spended_key(time)], Value::from(20));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn keeps_the_durable_contract_on_mysql() {
-        let Ok(url) = std::env::var("FAYE_ONLINE_TEST_MYSQL_URL") else {
-            eprintln!("skipped: FAYE_ONLINE_TEST_MYSQL_URL is not set");
-            return;
-        };
-        let mut conn = sql::open(&url).expect("MySQL from FAYE_ONLINE_TEST_MYSQL_URL");
-        for t in [
-            "faye_channels",
-            "faye_channel_online_lists",
-            "faye_user_online_times",
-            "faye_user_login_logs",
-            "faye_online_user_names",
-        ] {
-            conn.execute(&format!("DROP TABLE IF EXISTS {t}"), &[])
-                .unwrap();
-        }
-        test_schema::create(conn.as_mut());
-        contract(&url);
-    }
-
-    #[test]
-    fn reads_old_gem_data_leniently() {
-        assert_eq!(parse_uid_list(Some("[3, \"5\", 3, null]")), vec![3, 5]);
-        assert_eq!(parse_uid_list(Some("not json")), Vec::<u64>::new());
-        let times = parse_times(Some(r#"{"/t_spended": "12"}"#));
-        assert_eq!(seconds_in(&times, "/t", 0), 12);
-    }
-}
+#[path = "durable_tests.rs"]
+mod tests;

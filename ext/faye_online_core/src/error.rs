@@ -48,37 +48,84 @@ impl fmt::Display for BayeuxError {
 
 /// A hot or durable store could not do what was asked (connection lost,
 /// bad reply, SQL error). The caller retries; nothing is half-applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("mysql: {0}")]
+    MySql(String),
+    /// The database rolled the transaction back to break a deadlock with
+    /// another writer: trying again at once is right.
+    #[error("mysql: {0}")]
+    Deadlock(String),
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+    #[error("json: {0}")]
+    Json(String),
+    /// Anything else: a missing row, a bad URL, a thread that would not start.
+    #[error("{0}")]
+    Other(String),
 }
 
-impl std::error::Error for StoreError {}
+impl StoreError {
+    pub fn other(text: impl Into<String>) -> Self {
+        StoreError::Other(text.into())
+    }
+
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, StoreError::Deadlock(_))
+    }
+}
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
-        StoreError(format!("redis: {e}"))
+        StoreError::Redis(e.to_string())
     }
 }
 
+/// MySQL's `ER_LOCK_DEADLOCK`.
+const MYSQL_DEADLOCK: u16 = 1213;
+
 impl From<mysql::Error> for StoreError {
     fn from(e: mysql::Error) -> Self {
-        StoreError(format!("mysql: {e}"))
+        match &e {
+            mysql::Error::MySqlError(server) if server.code == MYSQL_DEADLOCK => {
+                StoreError::Deadlock(e.to_string())
+            }
+            _ => StoreError::MySql(e.to_string()),
+        }
     }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError(format!("sqlite: {e}"))
+        StoreError::Sqlite(e.to_string())
     }
 }
 
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
-        StoreError(format!("json: {e}"))
+        StoreError::Json(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadlock_is_told_from_other_mysql_errors() {
+        let server = |code: u16, message: &str| {
+            mysql::Error::MySqlError(mysql::MySqlError {
+                state: "40001".into(),
+                code,
+                message: message.into(),
+            })
+        };
+        let deadlock = StoreError::from(server(1213, "Deadlock found when trying to get lock"));
+        assert!(deadlock.is_deadlock());
+        assert!(deadlock.to_string().starts_with("mysql: "));
+        assert!(!StoreError::from(server(1406, "Data too long")).is_deadlock());
+        assert!(!StoreError::other("Deadlock in the text only").is_deadlock());
     }
 }

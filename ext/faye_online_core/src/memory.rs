@@ -3,7 +3,7 @@
 use crate::auth::{Auth, User};
 use crate::error::StoreError;
 use crate::presence::{
-    add_span, spans_len, ConnectOutcome, DisconnectOutcome, HotStore, LiveClient,
+    add_span, spans_len, ClientRecord, ConnectOutcome, DisconnectOutcome, HotStore,
 };
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -200,12 +200,12 @@ impl HotStore for MemoryStore {
         Ok(self.state.lock().clients.get(client_id).map(|(_, s)| *s))
     }
 
-    fn clients(&self) -> Result<Vec<LiveClient>, StoreError> {
+    fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let st = self.state.lock();
         Ok(st
             .clients
             .iter()
-            .map(|(id, (auth, seen))| LiveClient {
+            .map(|(id, (auth, seen))| ClientRecord {
                 client_id: id.clone(),
                 joined_ms: st
                     .timers

@@ -69,9 +69,9 @@ pub fn spans_len(spans: &[(i64, i64)]) -> i64 {
     spans.iter().map(|(s, e)| e - s).sum()
 }
 
-/// A clientId that a process serves, as the hot store should hold it.
+/// A clientId as the hot store holds it (or should, after a restore).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveClient {
+pub struct ClientRecord {
     pub client_id: String,
     pub auth: Auth,
     /// When it joined (ms).
@@ -117,7 +117,7 @@ pub trait HotStore: Send + Sync {
     fn last_seen(&self, client_id: &str) -> Result<Option<i64>, StoreError>;
 
     /// Every recorded clientId, for status pages and reports.
-    fn clients(&self) -> Result<Vec<LiveClient>, StoreError>;
+    fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
 
     /// Up to `limit` recorded clientIds last seen before `before_ms`, oldest first.
     fn stale_clients(&self, before_ms: i64, limit: usize)
@@ -141,7 +141,7 @@ pub trait HotStore: Send + Sync {
     /// leaving those it holds alone, without counting them as new joins: a
     /// rebuilt timer starts at the earliest join among them and is marked
     /// as restored. Returns the rooms whose online lists changed.
-    fn restore(&self, _clients: &[LiveClient]) -> Result<Vec<String>, StoreError> {
+    fn restore(&self, _clients: &[ClientRecord]) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
 }
@@ -194,7 +194,7 @@ pub mod contract {
         let mine: Vec<_> = listed.iter().filter(|c| c.client_id == "c12a").collect();
         assert_eq!(
             mine,
-            vec![&LiveClient {
+            vec![&ClientRecord {
                 client_id: "c12a".into(),
                 auth: a,
                 joined_ms: 1_000,

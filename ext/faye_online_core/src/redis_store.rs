@@ -24,127 +24,23 @@
 
 use crate::auth::{Auth, User};
 use crate::error::StoreError;
-use crate::presence::{ConnectOutcome, DisconnectOutcome, HotStore, LiveClient};
+use crate::presence::{ClientRecord, ConnectOutcome, DisconnectOutcome, HotStore};
 use parking_lot::Mutex;
 use redis::{Client, Connection, Script, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-const CONNECT: &str = r"
-local p, cid, uid, uname, room, time, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local ik = p .. 'clients:info'
-local known = redis.call('HGET', ik, cid)
-if known then
-  local kuid, kroom, ktime, _, kuname = string.match(known, '^(%d+)|([^|]*)|([^|]*)|(%d+)|(.*)$')
-  if kuid == uid and kuname == uname and kroom == room and ktime == time then
-    redis.call('ZADD', p .. 'clients', 'GT', now, cid)
-    return {0}
-  end
-  return {2, kuid or '', kuname or '', kroom or '', ktime or ''}
-end
-redis.call('HSET', ik, cid, uid .. '|' .. room .. '|' .. time .. '|' .. now .. '|' .. uname)
-redis.call('ZADD', p .. 'clients', now, cid)
-redis.call('HSET', p .. 'room:' .. room .. ':users', uid, uname)
-local joined = 0
-if redis.call('HINCRBY', p .. 'room:' .. room .. ':tabs', uid, 1) == 1 then joined = 1 end
-local started = 0
-if redis.call('HINCRBY', p .. 'time:' .. time .. ':tabs', uid, 1) == 1 then
-  redis.call('HSET', p .. 'time:' .. time .. ':started', uid, now)
-  redis.call('HDEL', p .. 'time:' .. time .. ':spans', uid)
-  redis.call('HDEL', p .. 'time:' .. time .. ':restored', uid)
-  started = 1
-end
-return {1, joined, started}
-";
+/// Each script is the shared prelude (key names and the packed format)
+/// followed by its own body.
+macro_rules! script {
+    ($file:literal) => {
+        concat!(include_str!("lua/prelude.lua"), include_str!($file))
+    };
+}
 
-/// Removes a clientId. Its interval (join to `at`) is merged into the
-/// spans of its user's running session, kept as `s:e,s:e` sorted and
-/// disjoint; when it was the last clientId, the session's union is credited.
-const DISCONNECT: &str = r"
-local p, cid, at = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local ik = p .. 'clients:info'
-local packed = redis.call('HGET', ik, cid)
-if not packed then return {0} end
-redis.call('HDEL', ik, cid)
-redis.call('ZREM', p .. 'clients', cid)
-local puid, proom, ptime, pjoined, puname = string.match(packed, '^(%d+)|([^|]*)|([^|]*)|(%d+)|(.*)$')
-if not puid then return {0} end
-local c = {puid, puname, proom, ptime, pjoined}
-local uid, room, time = c[1], c[3], c[4]
-local rk = p .. 'room:' .. room .. ':tabs'
-local left = 0
-if redis.call('HINCRBY', rk, uid, -1) <= 0 then
-  redis.call('HDEL', rk, uid)
-  redis.call('HDEL', p .. 'room:' .. room .. ':users', uid)
-  left = 1
-end
-local tk = p .. 'time:' .. time .. ':tabs'
-local remaining = redis.call('HINCRBY', tk, uid, -1)
-if remaining <= 0 then redis.call('HDEL', tk, uid) end
-local joined = tonumber(c[5] or '') or at
-local spk = p .. 'time:' .. time .. ':spans'
-local list = {}
-for s, e in string.gmatch(redis.call('HGET', spk, uid) or '', '(%d+):(%d+)') do
-  list[#list + 1] = {tonumber(s), tonumber(e)}
-end
-local e = at
-if e < joined then e = joined end
-list[#list + 1] = {joined, e}
-table.sort(list, function(x, y) return x[1] < y[1] end)
-local merged = {}
-for _, sp in ipairs(list) do
-  local last = merged[#merged]
-  if last and sp[1] <= last[2] then
-    if sp[2] > last[2] then last[2] = sp[2] end
-  else
-    merged[#merged + 1] = {sp[1], sp[2]}
-  end
-end
-if remaining <= 0 then
-  local sk = p .. 'time:' .. time .. ':started'
-  local started = redis.call('HGET', sk, uid) or ''
-  redis.call('HDEL', sk, uid)
-  redis.call('HDEL', spk, uid)
-  local restored = redis.call('HDEL', p .. 'time:' .. time .. ':restored', uid)
-  local total = 0
-  for _, sp in ipairs(merged) do total = total + sp[2] - sp[1] end
-  return {1, c[1], c[2], c[3], c[4], left, started, string.format('%.0f', merged[#merged][2]), string.format('%.0f', total), restored}
-end
-local parts = {}
-for i, sp in ipairs(merged) do parts[i] = string.format('%.0f:%.0f', sp[1], sp[2]) end
-redis.call('HSET', spk, uid, table.concat(parts, ','))
-return {1, c[1], c[2], c[3], c[4], left, '', string.format('%.0f', e), '0', 0}
-";
-
-/// Puts back lost clientIds: ARGV is the prefix, then seven values per
-/// clientId (id, uid, uname, room, time, joined, last seen). Returns the
-/// rooms whose user lists changed.
-const RESTORE: &str = r"
-local p = ARGV[1]
-local rooms = {}
-for i = 2, #ARGV - 6, 7 do
-  local cid, uid, uname, room, time, joined, seen = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
-  local ik = p .. 'clients:info'
-  if redis.call('HEXISTS', ik, cid) == 0 then
-    redis.call('HSET', ik, cid, uid .. '|' .. room .. '|' .. time .. '|' .. joined .. '|' .. uname)
-    redis.call('ZADD', p .. 'clients', seen, cid)
-    redis.call('HINCRBY', p .. 'room:' .. room .. ':tabs', uid, 1)
-    if redis.call('HSET', p .. 'room:' .. room .. ':users', uid, uname) == 1 then
-      rooms[#rooms + 1] = room
-    end
-    redis.call('HINCRBY', p .. 'time:' .. time .. ':tabs', uid, 1)
-    local sk = p .. 'time:' .. time .. ':started'
-    local started = tonumber(redis.call('HGET', sk, uid) or '')
-    if not started then
-      redis.call('HSET', sk, uid, joined)
-      redis.call('HSET', p .. 'time:' .. time .. ':restored', uid, 1)
-    elseif tonumber(joined) < started then
-      redis.call('HSET', sk, uid, joined)
-    end
-  end
-end
-return rooms
-";
+const CONNECT: &str = script!("lua/connect.lua");
+const DISCONNECT: &str = script!("lua/disconnect.lua");
+const RESTORE: &str = script!("lua/restore.lua");
 
 pub struct RedisStore {
     client: Client,
@@ -203,9 +99,22 @@ impl RedisStore {
         }
     }
 
+    /// A key of this store, as the scripts' prelude builds it too.
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn room_key(&self, room: &str, what: &str) -> String {
+        format!("{}room:{room}:{what}", self.prefix)
+    }
+
+    fn time_key(&self, time: &str, what: &str) -> String {
+        format!("{}time:{time}:{what}", self.prefix)
+    }
+
     /// The Redis pub/sub channel on which processes share publications.
     pub fn broadcast_channel(&self) -> String {
-        format!("{}user_lists", self.prefix)
+        self.key("user_lists")
     }
 
     /// How many connections (one per live process) listen for broadcasts.
@@ -278,7 +187,7 @@ impl RedisStore {
 }
 
 fn bad_reply(what: &str, v: &Value) -> StoreError {
-    StoreError(format!("redis: unexpected reply to {what}: {v:?}"))
+    StoreError::other(format!("redis: unexpected reply to {what}: {v:?}"))
 }
 
 fn as_i64(v: &Value) -> Option<i64> {
@@ -396,7 +305,7 @@ impl HotStore for RedisStore {
     }
 
     fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
-        let key = format!("{}room:{}:users", self.prefix, room);
+        let key = self.room_key(room, "users");
         let pairs: Vec<(String, String)> =
             self.with_conn(|c| redis::cmd("HGETALL").arg(&key).query(c))?;
         let mut users: Vec<User> = pairs
@@ -413,17 +322,17 @@ impl HotStore for RedisStore {
     }
 
     fn room_count(&self, room: &str) -> Result<usize, StoreError> {
-        let key = format!("{}room:{}:users", self.prefix, room);
+        let key = self.room_key(room, "users");
         self.with_conn(|c| redis::cmd("HLEN").arg(&key).query(c))
     }
 
     fn room_has(&self, room: &str, uid: u64) -> Result<bool, StoreError> {
-        let key = format!("{}room:{}:users", self.prefix, room);
+        let key = self.room_key(room, "users");
         self.with_conn(|c| redis::cmd("HEXISTS").arg(&key).arg(uid).query(c))
     }
 
     fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError> {
-        let key = format!("{}time:{}:started", self.prefix, time);
+        let key = self.time_key(time, "started");
         self.with_conn(|c| redis::cmd("HGET").arg(&key).arg(uid).query(c))
     }
 
@@ -431,7 +340,7 @@ impl HotStore for RedisStore {
         if seen.is_empty() {
             return Ok(());
         }
-        let key = format!("{}clients", self.prefix);
+        let key = self.key("clients");
         self.with_conn(|c| {
             let mut cmd = redis::cmd("ZADD");
             cmd.arg(&key).arg("XX").arg("GT");
@@ -443,14 +352,14 @@ impl HotStore for RedisStore {
     }
 
     fn last_seen(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
-        let key = format!("{}clients", self.prefix);
+        let key = self.key("clients");
         let score: Option<f64> =
             self.with_conn(|c| redis::cmd("ZSCORE").arg(&key).arg(client_id).query(c))?;
         Ok(score.map(|s| s as i64))
     }
 
-    fn clients(&self) -> Result<Vec<LiveClient>, StoreError> {
-        let key = format!("{}clients", self.prefix);
+    fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let key = self.key("clients");
         let ids: Vec<(String, f64)> = self.with_conn(|c| {
             redis::cmd("ZRANGE")
                 .arg(&key)
@@ -460,7 +369,7 @@ impl HotStore for RedisStore {
                 .query(c)
         })?;
         let mut out = Vec::with_capacity(ids.len());
-        let info = format!("{}clients:info", self.prefix);
+        let info = self.key("clients:info");
         for chunk in ids.chunks(500) {
             let mut cmd = redis::cmd("HMGET");
             cmd.arg(&info);
@@ -473,7 +382,7 @@ impl HotStore for RedisStore {
                 let Some((auth, joined_ms)) = p.as_deref().and_then(unpack) else {
                     continue;
                 };
-                out.push(LiveClient {
+                out.push(ClientRecord {
                     client_id: id.clone(),
                     auth,
                     joined_ms,
@@ -489,7 +398,7 @@ impl HotStore for RedisStore {
         before_ms: i64,
         limit: usize,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let key = format!("{}clients", self.prefix);
+        let key = self.key("clients");
         let rows: Vec<(String, f64)> = self.with_conn(|c| {
             redis::cmd("ZRANGE")
                 .arg(&key)
@@ -520,7 +429,7 @@ impl HotStore for RedisStore {
         self.generation.load(Ordering::SeqCst)
     }
 
-    fn restore(&self, clients: &[LiveClient]) -> Result<Vec<String>, StoreError> {
+    fn restore(&self, clients: &[ClientRecord]) -> Result<Vec<String>, StoreError> {
         let mut rooms = Vec::new();
         for chunk in clients.chunks(500) {
             let mut invocation = self.restore_script.arg(&self.prefix);
@@ -547,21 +456,16 @@ impl HotStore for RedisStore {
 mod tests {
     use super::*;
 
-    /// Runs the shared contract on a real Redis: `FAYE_ONLINE_TEST_REDIS_URL`,
-    /// or a local server on the default port when one answers.
+    /// Runs the shared contract on a real Redis (see
+    /// [`test_redis_url`](crate::test_support::test_redis_url)).
     #[test]
     fn keeps_the_hot_store_contract() {
-        let url = std::env::var("FAYE_ONLINE_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".into());
+        let Some(url) = crate::test_support::test_redis_url() else {
+            return;
+        };
         let ns = format!("fo_core_test_{}", std::process::id());
         let store = RedisStore::new(&url, &ns).unwrap();
-        if let Err(e) = store.clear() {
-            if std::env::var("FAYE_ONLINE_TEST_REDIS_URL").is_ok() {
-                panic!("Redis at {url} is required: {e}");
-            }
-            eprintln!("skipped: no Redis at {url} ({e})");
-            return;
-        }
+        store.clear().unwrap();
         crate::presence::contract::run_all(&store);
         store.clear().unwrap();
         restores_what_a_restarted_redis_lost(&store);
@@ -575,7 +479,7 @@ mod tests {
         store.connect("ra1", &a, 1_000).unwrap();
         store.connect("ra2", &a, 2_000).unwrap();
         store.connect("rb1", &b, 3_000).unwrap();
-        let live = |id: &str, auth: &Auth, joined: i64| LiveClient {
+        let live = |id: &str, auth: &Auth, joined: i64| ClientRecord {
             client_id: id.into(),
             auth: auth.clone(),
             joined_ms: joined,

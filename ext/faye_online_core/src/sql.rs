@@ -79,7 +79,7 @@ pub fn open(url: &str) -> Result<Box<dyn SqlConn>, StoreError> {
     {
         Ok(Box::new(SqliteConn::open(path)?))
     } else {
-        Err(StoreError(format!(
+        Err(StoreError::other(format!(
             "unsupported database URL {:?}: use mysql://… or sqlite://…",
             redact(url)
         )))
@@ -106,7 +106,8 @@ pub struct MySqlConn {
 
 impl MySqlConn {
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let opts = mysql::Opts::from_url(url).map_err(|e| StoreError(format!("mysql url: {e}")))?;
+        let opts =
+            mysql::Opts::from_url(url).map_err(|e| StoreError::other(format!("mysql url: {e}")))?;
         let opts = mysql::OptsBuilder::from_opts(opts)
             .tcp_connect_timeout(Some(Duration::from_secs(3)))
             .read_timeout(Some(Duration::from_secs(10)))

@@ -1,22 +1,18 @@
 //! Random input against the message decoding and the incoming hook: no
 //! input may panic, and refused input must store nothing.
 
-use faye_online_core::durable::test_schema;
+use faye_online_core::test_support::TempSqlite;
 use faye_online_core::{Config, Incoming, Tracker, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn tracker() -> (Tracker, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("fo_fuzz_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("f.sqlite3");
-    let _ = std::fs::remove_file(&path);
-    let url = format!("sqlite://{}", path.display());
-    test_schema::create(faye_online_core::sql::open(&url).unwrap().as_mut());
+fn tracker() -> (Tracker, TempSqlite) {
+    let db = TempSqlite::new("fuzz");
     let config =
-        Config::from_json(&json!({"database_url": url, "gc_interval_ms": 0}).to_string()).unwrap();
-    (Tracker::new(&config).unwrap(), dir)
+        Config::from_json(&json!({"database_url": db.url, "gc_interval_ms": 0}).to_string())
+            .unwrap();
+    (Tracker::new(&config).unwrap(), db)
 }
 
 /// Any JSON value, a few levels deep.
@@ -70,7 +66,7 @@ proptest! {
 
 #[test]
 fn arbitrary_auth_never_panics_and_refused_auth_stores_nothing() {
-    let (tracker, dir) = tracker();
+    let (tracker, db) = tracker();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 3000,
         failure_persistence: None,
@@ -115,5 +111,5 @@ fn arbitrary_auth_never_panics_and_refused_auth_stores_nothing() {
         .unwrap()
         .is_empty());
     tracker.close(Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(dir);
+    drop(db);
 }

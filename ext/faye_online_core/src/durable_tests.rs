@@ -1,0 +1,266 @@
+//! The durable store's contract, on SQLite and (when reachable) MySQL.
+
+use super::*;
+use crate::ledger::{spended_key, started_key};
+use crate::test_support::{recreate_schema, test_mysql_url, TempSqlite};
+
+/// The durable-store contract, run on SQLite and (when reachable) MySQL.
+fn contract(url: &str) {
+    let mut store = DurableStore::new(url);
+    let room = "/classes/4";
+    let time = "/courses/5/lessons/1";
+    let join = |uid: u64, uname: &str| Record::RoomJoin {
+        room: room.into(),
+        uid,
+        uname: uname.into(),
+    };
+    store.apply(&join(7, "seven")).unwrap();
+    store.apply(&join(3, "three")).unwrap();
+    store.apply(&join(7, "Seven")).unwrap();
+    assert_eq!(store.user_name(7).unwrap(), "Seven");
+    assert_eq!(store.user_name(99).unwrap(), "");
+    assert_eq!(store.online_uids(room).unwrap(), vec![3, 7]);
+    store
+        .apply(&Record::RoomLeave {
+            room: room.into(),
+            uid: 7,
+        })
+        .unwrap();
+    assert_eq!(store.online_uids(room).unwrap(), vec![3]);
+    assert_eq!(store.online_uids("/nowhere").unwrap(), Vec::<u64>::new());
+
+    let t0 = 1_700_000_000_000;
+    store
+        .apply(&Record::TimerStart {
+            uid: 3,
+            time: time.into(),
+            at_ms: t0,
+        })
+        .unwrap();
+    let times = store.online_times(3).unwrap();
+    assert_eq!(
+        times[&started_key(time)],
+        Value::String(clock::compact_local(t0))
+    );
+    assert_eq!(store.online_time(3, time, t0 + 10_000).unwrap(), 10);
+    store
+        .apply(&Record::TimerStop {
+            uid: 3,
+            time: time.into(),
+            started_ms: t0,
+            credited_ms: 42_000,
+            restored: false,
+        })
+        .unwrap();
+    store
+        .apply(&Record::TimerStop {
+            uid: 3,
+            time: time.into(),
+            started_ms: t0,
+            credited_ms: 8_000,
+            restored: false,
+        })
+        .unwrap();
+    let times = store.online_times(3).unwrap();
+    assert!(!times.contains_key(&started_key(time)));
+    assert_eq!(times[&spended_key(time)], Value::from(50));
+    assert_eq!(store.online_time(3, time, t0 + 999_000).unwrap(), 50);
+
+    // A session that Redis lost and the live clientIds rebuilt from a
+    // later join: the time from the start recorded here is credited too.
+    let t1 = t0 + 1_000_000;
+    store
+        .apply(&Record::TimerStart {
+            uid: 3,
+            time: time.into(),
+            at_ms: t1,
+        })
+        .unwrap();
+    store
+        .apply(&Record::TimerStop {
+            uid: 3,
+            time: time.into(),
+            started_ms: t1 + 30_000,
+            credited_ms: 5_000,
+            restored: true,
+        })
+        .unwrap();
+    assert_eq!(store.online_time(3, time, t1 + 999_000).unwrap(), 85);
+
+    for status in [1, 0, 0] {
+        store
+            .apply(&Record::Login {
+                status,
+                uid: 3,
+                at_ms: t0,
+                time: time.into(),
+                client_id: "abc".into(),
+            })
+            .unwrap();
+    }
+    let tid = store.channel_id(time).unwrap();
+    let conn = store.conn().unwrap();
+    let row = conn
+        .first_row(
+            "SELECT COUNT(*), SUM(status), MIN(channel_id), MIN(t) FROM faye_user_login_logs WHERE clientId = ?",
+            &["abc".into()],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(row[0].as_deref(), Some("2"));
+    assert_eq!(row[1].as_deref(), Some("1"));
+    assert_eq!(row[2].as_deref(), Some(tid.to_string().as_str()));
+    assert!(row[3]
+        .as_deref()
+        .unwrap()
+        .starts_with(&clock::sql_datetime(t0)));
+
+    batches(url);
+    two_writers(url);
+}
+
+/// Many records in one batch come out as if applied one by one, and
+/// login rows applied again are not written twice.
+fn batches(url: &str) {
+    let mut store = DurableStore::new(url);
+    let (room_a, room_b, time) = ("/batch/a", "/batch/b", "/batch/lesson");
+    let t0 = 1_700_000_500_000;
+    let mut batch = Vec::new();
+    for uid in 100..110u64 {
+        let room = if uid % 2 == 0 { room_a } else { room_b };
+        batch.push(Record::Login {
+            status: 1,
+            uid,
+            at_ms: t0,
+            time: time.into(),
+            client_id: format!("batch-{uid}"),
+        });
+        batch.push(Record::RoomJoin {
+            room: room.into(),
+            uid,
+            uname: format!("u{uid}"),
+        });
+        batch.push(Record::TimerStart {
+            uid,
+            time: time.into(),
+            at_ms: t0,
+        });
+    }
+    for uid in [101, 104] {
+        let room = if uid % 2 == 0 { room_a } else { room_b };
+        batch.push(Record::Login {
+            status: 0,
+            uid,
+            at_ms: t0 + 7_000,
+            time: time.into(),
+            client_id: format!("batch-{uid}"),
+        });
+        batch.push(Record::RoomLeave {
+            room: room.into(),
+            uid,
+        });
+        batch.push(Record::TimerStop {
+            uid,
+            time: time.into(),
+            started_ms: t0,
+            credited_ms: 7_000,
+            restored: false,
+        });
+    }
+    store.apply_batch(&batch, None).unwrap();
+    let logins: Vec<Record> = batch
+        .iter()
+        .filter(|r| matches!(r, Record::Login { .. }))
+        .cloned()
+        .collect();
+    store.apply_batch(&logins, None).unwrap();
+    assert_eq!(store.online_uids(room_a).unwrap(), vec![100, 102, 106, 108]);
+    assert_eq!(store.online_uids(room_b).unwrap(), vec![103, 105, 107, 109]);
+    assert_eq!(store.user_name(109).unwrap(), "u109");
+    let times = store.online_times(104).unwrap();
+    assert!(!times.contains_key(&started_key(time)));
+    assert_eq!(times[&spended_key(time)], Value::from(7));
+    assert!(store
+        .online_times(105)
+        .unwrap()
+        .contains_key(&started_key(time)));
+    let conn = store.conn().unwrap();
+    let row = conn
+        .first_row(
+            "SELECT COUNT(*), SUM(status) FROM faye_user_login_logs WHERE clientId LIKE 'batch-%'",
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(row[0].as_deref(), Some("12"));
+    assert_eq!(row[1].as_deref(), Some("10"));
+}
+
+/// Two writers (two processes) apply batches that touch the same rooms
+/// and users in opposite orders at once: neither deadlocks nor loses
+/// the other's changes.
+fn two_writers(url: &str) {
+    let rooms: Vec<String> = (0..4).map(|i| format!("/writers/{i}")).collect();
+    let time = "/writers/lesson";
+    let handles: Vec<_> = [false, true]
+        .into_iter()
+        .map(|reversed| {
+            let url = url.to_owned();
+            let rooms = rooms.clone();
+            std::thread::spawn(move || {
+                let mut store = DurableStore::new(&url);
+                let base = if reversed { 2000 } else { 1000 };
+                for round in 0..20u64 {
+                    let mut batch = Vec::new();
+                    let mut order: Vec<usize> = (0..rooms.len()).collect();
+                    if reversed {
+                        order.reverse();
+                    }
+                    for i in order {
+                        let uid = base + round * 10 + i as u64;
+                        batch.push(Record::RoomJoin {
+                            room: rooms[i].clone(),
+                            uid,
+                            uname: format!("w{uid}"),
+                        });
+                        batch.push(Record::TimerStop {
+                            uid: 1 + i as u64,
+                            time: time.into(),
+                            started_ms: 0,
+                            credited_ms: 1_000,
+                            restored: false,
+                        });
+                    }
+                    store.apply_batch(&batch, None).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut store = DurableStore::new(url);
+    for room in &rooms {
+        assert_eq!(store.online_uids(room).unwrap().len(), 40, "{room}");
+    }
+    for uid in 1..=4 {
+        let times = store.online_times(uid).unwrap();
+        assert_eq!(times[&spended_key(time)], Value::from(40), "user {uid}");
+    }
+}
+
+#[test]
+fn keeps_the_durable_contract_on_sqlite() {
+    let db = TempSqlite::new("durable");
+    contract(&db.url);
+}
+
+#[test]
+fn keeps_the_durable_contract_on_mysql() {
+    let Some(url) = test_mysql_url() else {
+        return;
+    };
+    let mut conn = sql::open(&url).expect("MySQL from FAYE_ONLINE_TEST_MYSQL_URL");
+    recreate_schema(conn.as_mut());
+    contract(&url);
+}

@@ -1,0 +1,271 @@
+//! The gate: what the reactor thread decides about each Bayeux message,
+//! on the spot and without I/O.
+//!
+//! Faye's `incoming` hook runs on the one thread that serves every client,
+//! so the gate only checks the message against the table of this
+//! process's clientIds ([`Served`]) and, when something really changed,
+//! queues an event for the presence worker. It never blocks and never
+//! panics on any input.
+
+use crate::auth::Auth;
+use crate::channel;
+use crate::clock;
+use crate::error::BayeuxError;
+use crate::message::{valid_client_id, Incoming, Verdict};
+use crate::presence_worker::Event;
+use crate::served::{Served, ServedClient};
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+pub(crate) struct Gate {
+    served: Arc<Mutex<Served>>,
+    events: Mutex<Sender<Event>>,
+    /// With a secret, every identity must carry a token the app signed.
+    secret: Option<Vec<u8>>,
+}
+
+impl Gate {
+    pub(crate) fn new(
+        served: Arc<Mutex<Served>>,
+        events: Sender<Event>,
+        secret: Option<&str>,
+    ) -> Gate {
+        Gate {
+            served,
+            events: Mutex::new(events),
+            secret: secret.map(|s| s.as_bytes().to_vec()),
+        }
+    }
+
+    /// Queues an event for the presence worker.
+    pub(crate) fn send(&self, event: Event) {
+        // The worker lives as long as the tracker; a send can only fail
+        // after `close`, when dropping the event is right.
+        let _ = self.events.lock().send(event);
+    }
+
+    /// Faye created `client_id` in this process.
+    pub(crate) fn handshake(&self, client_id: &str) {
+        if !valid_client_id(client_id) {
+            return;
+        }
+        let now = clock::now_ms();
+        self.served.lock().clients.insert(
+            client_id.to_owned(),
+            ServedClient {
+                auth: None,
+                last_seen: now,
+            },
+        );
+    }
+
+    /// Faye ended `client_id`'s session in this process (explicitly or
+    /// because it stopped polling): its time ends when it was last seen.
+    pub(crate) fn session_ended(&self, client_id: &str) {
+        let gone = {
+            let mut served = self.served.lock();
+            served.seen.remove(client_id);
+            served.clients.remove(client_id)
+        };
+        if let Some(ServedClient {
+            auth: Some(_),
+            last_seen,
+        }) = gone
+        {
+            self.send(Event::Disconnect {
+                client_id: client_id.to_owned(),
+                at: last_seen,
+            });
+        }
+    }
+
+    /// The incoming hook: never blocks, never panics on any input.
+    pub(crate) fn incoming(&self, msg: &Incoming) -> Verdict {
+        let now = clock::now_ms();
+        let client_id = msg.client_id.as_deref().filter(|c| valid_client_id(c));
+        match msg.channel.as_str() {
+            "/meta/connect" => {
+                let Some(client_id) = client_id else {
+                    return Verdict::Pass;
+                };
+                let (auth, value) = match &msg.auth {
+                    None => {
+                        self.seen(client_id, now);
+                        return Verdict::Pass;
+                    }
+                    Some(Err(e)) => return Verdict::Refuse(e.clone()),
+                    Some(Ok(value)) => match Auth::from_value(value) {
+                        Ok(auth) => (auth, value),
+                        Err(e) => return Verdict::Refuse(e),
+                    },
+                };
+                self.connect(client_id, auth, value, now)
+            }
+            "/meta/subscribe" => {
+                if let Some(client_id) = client_id {
+                    self.seen(client_id, now);
+                }
+                self.check_subscription(msg, now)
+            }
+            "/meta/disconnect" => {
+                if let Some(client_id) = client_id {
+                    let known = {
+                        let mut served = self.served.lock();
+                        served.seen.remove(client_id);
+                        served.clients.remove(client_id)
+                    };
+                    // Not ours (or never authenticated): the store decides.
+                    if !matches!(known, Some(ServedClient { auth: None, .. })) {
+                        self.send(Event::Disconnect {
+                            client_id: client_id.to_owned(),
+                            at: now,
+                        });
+                    }
+                }
+                Verdict::Pass
+            }
+            ch if ch.starts_with("/meta/") => {
+                if let Some(client_id) = client_id {
+                    self.seen(client_id, now);
+                }
+                Verdict::Pass
+            }
+            ch => {
+                if let Some(client_id) = client_id {
+                    self.seen(client_id, now);
+                }
+                if channel::is_server_only(ch) {
+                    return Verdict::Refuse(BayeuxError::forbidden(
+                        ch,
+                        "only the server publishes online lists",
+                    ));
+                }
+                Verdict::Pass
+            }
+        }
+    }
+
+    fn seen(&self, client_id: &str, now: i64) {
+        let mut served = self.served.lock();
+        if let Some(c) = served.clients.get_mut(client_id) {
+            c.last_seen = now;
+            if c.auth.is_some() {
+                // Most messages come from a client already seen this second:
+                // update in place, without allocating its id again.
+                match served.seen.get_mut(client_id) {
+                    Some(at) => *at = now,
+                    None => {
+                        served.seen.insert(client_id.to_owned(), now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// With a secret, a room's user_list is only for holders of a valid
+    /// token for that room.
+    fn check_subscription(&self, msg: &Incoming, now: i64) -> Verdict {
+        let Some(secret) = &self.secret else {
+            return Verdict::Pass;
+        };
+        for sub in &msg.subscription {
+            if !channel::is_server_only(sub) {
+                continue;
+            }
+            let Some((room, _)) = channel::room_of_list_channel(sub) else {
+                return Verdict::Refuse(BayeuxError::forbidden(
+                    sub.as_str(),
+                    "not a room's user_list",
+                ));
+            };
+            let value = match &msg.auth {
+                Some(Ok(value)) => value,
+                Some(Err(e)) => return Verdict::Refuse(e.clone()),
+                None => {
+                    return Verdict::Refuse(BayeuxError::forbidden(
+                        sub.as_str(),
+                        "subscribing to a user_list needs auth with a token for the room",
+                    ))
+                }
+            };
+            let auth = match Auth::from_value(value) {
+                Ok(auth) => auth,
+                Err(e) => return Verdict::Refuse(e),
+            };
+            if auth.room != room {
+                return Verdict::Refuse(BayeuxError::forbidden(
+                    sub.as_str(),
+                    "the token is for another room",
+                ));
+            }
+            if let Err(e) = auth.verify(secret, value, now / 1000) {
+                return Verdict::Refuse(e);
+            }
+        }
+        Verdict::Pass
+    }
+
+    fn connect(&self, client_id: &str, auth: Auth, value: &Value, now: i64) -> Verdict {
+        let mut served = self.served.lock();
+        let Some(client) = served.clients.get_mut(client_id) else {
+            // Not a clientId of this process: Faye answers 401 itself.
+            return Verdict::Pass;
+        };
+        client.last_seen = now;
+        match &client.auth {
+            Some(known) if *known == auth => {
+                served.seen.insert(client_id.to_owned(), now);
+                Verdict::Pass
+            }
+            Some(known) if known.user.uid != auth.user.uid => {
+                Verdict::Refuse(BayeuxError::forbidden(
+                    "auth.current_user.uid",
+                    "this clientId is already connected as another user",
+                ))
+            }
+            Some(_) => Verdict::Refuse(BayeuxError::forbidden(
+                "auth",
+                "this clientId is already connected to other channels; open a new client",
+            )),
+            None => {
+                // A token is checked once, when the clientId first connects:
+                // a page left open past its token's expiry stays online.
+                if let Some(secret) = &self.secret {
+                    if let Err(e) = auth.verify(secret, value, now / 1000) {
+                        return Verdict::Refuse(e);
+                    }
+                }
+                client.auth = Some(auth.clone());
+                drop(served);
+                self.send(Event::Connect {
+                    client_id: client_id.to_owned(),
+                    auth,
+                    at: now,
+                });
+                Verdict::Pass
+            }
+        }
+    }
+
+    /// The outgoing hook: after a successful subscription to a room's
+    /// user_list, the subscriber gets the current list.
+    pub(crate) fn subscribed(&self, client_id: &str, subscription: &str) {
+        if !valid_client_id(client_id) {
+            return;
+        }
+        if let Some((room, changes)) = channel::room_of_list_channel(subscription) {
+            let mut served = self.served.lock();
+            if !changes && !served.watched.contains(room) {
+                served.watched.insert(room.to_owned());
+            }
+            drop(served);
+            self.send(Event::Snapshot {
+                client_id: client_id.to_owned(),
+                room: room.to_owned(),
+                changes,
+            });
+        }
+    }
+}

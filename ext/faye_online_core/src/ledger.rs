@@ -1,0 +1,217 @@
+//! The ledger in the old gem's formats, with no SQL in it: the records a
+//! change leaves, how each one edits a room's online list or a user's
+//! online times, and how those JSON documents are read.
+//!
+//! - `faye_channel_online_lists.user_info_list`: a JSON array of uids;
+//! - `faye_user_online_times.online_times`: a JSON object with
+//!   `"<time>_started_at": "YYYYmmddHHMMSS"` and `"<time>_spended": seconds`.
+//!
+//! An app that ran the old gem keeps its data and its reports, so these
+//! are read leniently (numbers as strings, junk as empty) and written as
+//! the old gem wrote them.
+
+use crate::clock;
+use crate::error::StoreError;
+use serde_json::{Map, Value};
+
+/// Who is in a room now and whose timer runs, as the writer asks it of
+/// the store that all processes share (see
+/// [`DurableStore::apply_batch`](crate::durable::DurableStore::apply_batch)).
+pub trait Memberships: Send + Sync {
+    /// Whether the user is online in `room`.
+    fn in_room(&self, room: &str, uid: u64) -> Result<bool, StoreError>;
+
+    /// When the user's timer in `time` started, if it runs.
+    fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError>;
+}
+
+/// One durable change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A clientId came (`status` 1) or went (`status` 0).
+    Login {
+        status: i64,
+        uid: u64,
+        at_ms: i64,
+        time: String,
+        client_id: String,
+    },
+    /// The user came online in the room (and is known by `uname`).
+    RoomJoin {
+        room: String,
+        uid: u64,
+        uname: String,
+    },
+    /// The user went offline in the room.
+    RoomLeave { room: String, uid: u64 },
+    /// Users listed online in the room whom no live process has: left
+    /// behind by a crash, removed at start.
+    RoomPrune { room: String, uids: Vec<u64> },
+    /// The user's lesson timer started.
+    TimerStart { uid: u64, time: String, at_ms: i64 },
+    /// The user's lesson session ended: `credited_ms` (the union of its
+    /// clientIds' intervals), rounded to seconds, is added to the user's
+    /// time. `restored`: the hot store lost the session (Redis restarted
+    /// empty) and rebuilt it from the live clientIds, so it only knows it
+    /// from `started_ms`; the time from the start recorded in SQL up to
+    /// then is credited too.
+    TimerStop {
+        uid: u64,
+        time: String,
+        started_ms: i64,
+        credited_ms: i64,
+        restored: bool,
+    },
+}
+
+/// One clientId's stay, from its login row to its logout row (none while
+/// it is online, or if its process died before it was cleaned).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Session {
+    pub client_id: String,
+    pub uid: u64,
+    pub uname: String,
+    pub lesson: String,
+    pub joined_ms: i64,
+    pub left_ms: Option<i64>,
+}
+
+/// Brings `list`, the online list of `room`, up to date for one record.
+pub fn edit_list(list: &mut Vec<u64>, room: &str, record: &Record, live: Option<&dyn Memberships>) {
+    let in_room = |uid: u64| live.and_then(|h| h.in_room(room, uid).ok());
+    match record {
+        Record::RoomJoin { uid, .. } => set_member(list, *uid, in_room(*uid).unwrap_or(true)),
+        Record::RoomLeave { uid, .. } => set_member(list, *uid, in_room(*uid).unwrap_or(false)),
+        Record::RoomPrune { uids, .. } => {
+            list.retain(|u| !uids.contains(u) || in_room(*u).unwrap_or(false))
+        }
+        _ => {}
+    }
+}
+
+/// Brings a user's online times up to date for one record.
+pub fn edit_times(times: &mut Map<String, Value>, record: &Record, live: Option<&dyn Memberships>) {
+    let running = |uid: u64, time: &str| live.and_then(|h| h.timer_started_at(uid, time).ok());
+    match record {
+        Record::TimerStart { uid, time, at_ms } => {
+            // A session that ended already is written by its stop.
+            if let Some(at) = running(*uid, time).unwrap_or(Some(*at_ms)) {
+                times.insert(started_key(time), Value::String(clock::compact_local(at)));
+            }
+        }
+        Record::TimerStop {
+            uid,
+            time,
+            started_ms,
+            credited_ms,
+            restored,
+        } => {
+            let recorded_start = times
+                .remove(&started_key(time))
+                .and_then(|v| v.as_str().and_then(clock::parse_compact_local));
+            let lost_ms = match recorded_start {
+                // SQL keeps seconds: only a whole second earlier is lost time.
+                Some(at) if *restored && at + 1000 <= *started_ms => started_ms - at,
+                _ => 0,
+            };
+            let key = spended_key(time);
+            let before = times.get(&key).and_then(json_int).unwrap_or(0);
+            let total = before + clock::elapsed_secs(0, credited_ms + lost_ms);
+            times.insert(key, Value::from(total));
+            // A later session, started in another process, whose start
+            // reached SQL before this stop did.
+            if let Some(Some(at)) = running(*uid, time) {
+                times.insert(started_key(time), Value::String(clock::compact_local(at)));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Puts `uid` in the sorted `list` or takes it out.
+fn set_member(list: &mut Vec<u64>, uid: u64, member: bool) {
+    match (list.binary_search(&uid), member) {
+        (Err(at), true) => list.insert(at, uid),
+        (Ok(at), false) => {
+            list.remove(at);
+        }
+        _ => {}
+    }
+}
+
+pub fn started_key(time: &str) -> String {
+    format!("{time}_started_at")
+}
+
+pub fn spended_key(time: &str) -> String {
+    format!("{time}_spended")
+}
+
+/// Seconds credited in an `online_times` object, plus the running session.
+pub fn seconds_in(times: &Map<String, Value>, time: &str, now_ms: i64) -> i64 {
+    spent_secs(times, time) + running_secs(times, time, now_ms).unwrap_or(0)
+}
+
+/// Seconds of finished sessions (`<time>_spended`).
+pub fn spent_secs(times: &Map<String, Value>, time: &str) -> i64 {
+    times
+        .get(&spended_key(time))
+        .and_then(json_int)
+        .unwrap_or(0)
+}
+
+/// Seconds of the running session up to `now_ms`, if `<time>_started_at` is set.
+pub fn running_secs(times: &Map<String, Value>, time: &str, now_ms: i64) -> Option<i64> {
+    times
+        .get(&started_key(time))
+        .and_then(Value::as_str)
+        .and_then(clock::parse_compact_local)
+        .map(|started| clock::elapsed_secs(started, now_ms))
+}
+
+fn json_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Reads an old-gem online list; unreadable data counts as empty rather
+/// than stopping every later write to the room.
+pub fn parse_uid_list(text: Option<&str>) -> Vec<u64> {
+    let Some(Value::Array(items)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
+        return Vec::new();
+    };
+    let mut uids: Vec<u64> = items
+        .iter()
+        .filter_map(|v| match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        })
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    uids
+}
+
+pub fn parse_times(text: Option<&str>) -> Map<String, Value> {
+    match text.and_then(|t| serde_json::from_str(t).ok()) {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_old_gem_data_leniently() {
+        assert_eq!(parse_uid_list(Some("[3, \"5\", 3, null]")), vec![3, 5]);
+        assert_eq!(parse_uid_list(Some("not json")), Vec::<u64>::new());
+        let times = parse_times(Some(r#"{"/t_spended": "12"}"#));
+        assert_eq!(seconds_in(&times, "/t", 0), 12);
+    }
+}

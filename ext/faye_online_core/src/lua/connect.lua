@@ -1,0 +1,27 @@
+-- Records a clientId's first valid connect. ARGV: prefix, clientId, uid,
+-- uname, room, time, now (ms). Returns {0} when the clientId is already
+-- recorded with this identity, {2, uid, uname, room, time} when it is
+-- recorded with another, else {1, joined the room, started the timer}.
+local cid, uid, uname, room, time, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local known = redis.call('HGET', info_key(), cid)
+if known then
+  local kuid, kroom, ktime, _, kuname = unpack_client(known)
+  if kuid == uid and kuname == uname and kroom == room and ktime == time then
+    redis.call('ZADD', clients_key(), 'GT', now, cid)
+    return {0}
+  end
+  return {2, kuid or '', kuname or '', kroom or '', ktime or ''}
+end
+redis.call('HSET', info_key(), cid, pack(uid, room, time, now, uname))
+redis.call('ZADD', clients_key(), now, cid)
+redis.call('HSET', room_key(room, 'users'), uid, uname)
+local joined = 0
+if redis.call('HINCRBY', room_key(room, 'tabs'), uid, 1) == 1 then joined = 1 end
+local started = 0
+if redis.call('HINCRBY', time_key(time, 'tabs'), uid, 1) == 1 then
+  redis.call('HSET', time_key(time, 'started'), uid, now)
+  redis.call('HDEL', time_key(time, 'spans'), uid)
+  redis.call('HDEL', time_key(time, 'restored'), uid)
+  started = 1
+end
+return {1, joined, started}

@@ -1,0 +1,58 @@
+-- Removes a clientId. ARGV: prefix, clientId, at (ms). Its interval (join
+-- to at) is merged into the spans of its user's running session, kept as
+-- "s:e,s:e" sorted and disjoint; when it was the last clientId, the
+-- session's union is credited. Returns {0} for an unknown clientId, else
+-- {1, uid, uname, room, time, left the room, timer started at (or ''),
+-- session end, credited ms, restored}.
+local cid, at = ARGV[2], tonumber(ARGV[3])
+local packed = redis.call('HGET', info_key(), cid)
+if not packed then return {0} end
+redis.call('HDEL', info_key(), cid)
+redis.call('ZREM', clients_key(), cid)
+local puid, proom, ptime, pjoined, puname = unpack_client(packed)
+if not puid then return {0} end
+local c = {puid, puname, proom, ptime, pjoined}
+local uid, room, time = c[1], c[3], c[4]
+local rk = room_key(room, 'tabs')
+local left = 0
+if redis.call('HINCRBY', rk, uid, -1) <= 0 then
+  redis.call('HDEL', rk, uid)
+  redis.call('HDEL', room_key(room, 'users'), uid)
+  left = 1
+end
+local tk = time_key(time, 'tabs')
+local remaining = redis.call('HINCRBY', tk, uid, -1)
+if remaining <= 0 then redis.call('HDEL', tk, uid) end
+local joined = tonumber(c[5] or '') or at
+local spk = time_key(time, 'spans')
+local list = {}
+for s, e in string.gmatch(redis.call('HGET', spk, uid) or '', '(%d+):(%d+)') do
+  list[#list + 1] = {tonumber(s), tonumber(e)}
+end
+local e = at
+if e < joined then e = joined end
+list[#list + 1] = {joined, e}
+table.sort(list, function(x, y) return x[1] < y[1] end)
+local merged = {}
+for _, sp in ipairs(list) do
+  local last = merged[#merged]
+  if last and sp[1] <= last[2] then
+    if sp[2] > last[2] then last[2] = sp[2] end
+  else
+    merged[#merged + 1] = {sp[1], sp[2]}
+  end
+end
+if remaining <= 0 then
+  local sk = time_key(time, 'started')
+  local started = redis.call('HGET', sk, uid) or ''
+  redis.call('HDEL', sk, uid)
+  redis.call('HDEL', spk, uid)
+  local restored = redis.call('HDEL', time_key(time, 'restored'), uid)
+  local total = 0
+  for _, sp in ipairs(merged) do total = total + sp[2] - sp[1] end
+  return {1, c[1], c[2], c[3], c[4], left, started, string.format('%.0f', merged[#merged][2]), string.format('%.0f', total), restored}
+end
+local parts = {}
+for i, sp in ipairs(merged) do parts[i] = string.format('%.0f:%.0f', sp[1], sp[2]) end
+redis.call('HSET', spk, uid, table.concat(parts, ','))
+return {1, c[1], c[2], c[3], c[4], left, '', string.format('%.0f', e), '0', 0}

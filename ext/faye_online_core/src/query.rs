@@ -1,0 +1,183 @@
+//! The read API for the app: who is online where, how long a user spent
+//! in a lesson, the login log and the live status. It reads the hot store
+//! when there is one, and SQL otherwise.
+
+use crate::auth::User;
+use crate::channel;
+use crate::clock;
+use crate::config::Config;
+use crate::durable::DurableStore;
+use crate::error::StoreError;
+use crate::ledger::{self, Session};
+use crate::presence::HotStore;
+use crate::redis_store::RedisStore;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Read access for the app: who is online, how long a user spent.
+pub struct Query {
+    hot: Option<Arc<dyn HotStore>>,
+    durable: Mutex<DurableStore>,
+}
+
+impl Query {
+    /// A query handle for a process that runs no server (a Rails app): it
+    /// reads Redis when there is one, else the durable store.
+    pub fn new(config: &Config) -> Result<Query, StoreError> {
+        let hot: Option<Arc<dyn HotStore>> = match &config.redis_url {
+            Some(url) => Some(Arc::new(RedisStore::new(url, &config.namespace)?)),
+            None => None,
+        };
+        Ok(Query {
+            hot,
+            durable: Mutex::new(DurableStore::new(&config.database_url)),
+        })
+    }
+
+    /// A query handle for a server's tracker, reading its hot store.
+    pub(crate) fn with_hot(hot: Arc<dyn HotStore>, database_url: &str) -> Query {
+        Query {
+            hot: Some(hot),
+            durable: Mutex::new(DurableStore::new(database_url)),
+        }
+    }
+
+    /// Every room's online list as SQL records it (not the hot store).
+    pub fn recorded_online_lists(&self) -> Result<Vec<(String, Vec<User>)>, StoreError> {
+        self.durable.lock().online_lists()
+    }
+
+    /// The users online in `room`, sorted by uid: from the hot store, or
+    /// else from the durable list and the names recorded beside it.
+    pub fn online_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
+        if channel::check(room).is_err() {
+            return Ok(Vec::new());
+        }
+        match &self.hot {
+            Some(hot) => hot.room_users(room),
+            None => {
+                let mut durable = self.durable.lock();
+                let uids = durable.online_uids(room)?;
+                uids.into_iter()
+                    .map(|uid| {
+                        Ok(User {
+                            uid,
+                            uname: durable.user_name(uid)?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Seconds `uid` spent in `time`, including a running session.
+    pub fn online_time(&self, uid: u64, time: &str) -> Result<i64, StoreError> {
+        if channel::check(time).is_err() {
+            return Ok(0);
+        }
+        let now = clock::now_ms();
+        let times = self.durable.lock().online_times(uid)?;
+        // The hot store knows a running session to the millisecond, even
+        // before its start has reached SQL.
+        let running = match &self.hot {
+            Some(hot) => hot
+                .timer_started_at(uid, time)?
+                .map(|started| clock::elapsed_secs(started, now)),
+            None => ledger::running_secs(&times, time, now),
+        };
+        Ok(ledger::spent_secs(&times, time) + running.unwrap_or(0))
+    }
+}
+
+impl Query {
+    /// The login/logout log as sessions, one per clientId (see
+    /// [`DurableStore::sessions`]).
+    pub fn sessions(
+        &self,
+        uid: Option<u64>,
+        after_ms: i64,
+        before_ms: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.durable.lock().sessions(uid, after_ms, before_ms)
+    }
+
+    /// Who is online where, with their clientIds, and whose lesson timers
+    /// run: from the hot store, or else from SQL (the online lists, and the
+    /// clientIds with a login row but no logout row yet).
+    pub fn status(&self) -> Result<Value, StoreError> {
+        use std::collections::BTreeMap;
+        type Entry = (String, Vec<String>, Option<i64>);
+        let mut rooms: BTreeMap<String, BTreeMap<u64, Entry>> = BTreeMap::new();
+        let mut lessons: BTreeMap<String, BTreeMap<u64, Entry>> = BTreeMap::new();
+        let source = match &self.hot {
+            Some(hot) => {
+                for c in hot.clients()? {
+                    let uid = c.auth.user.uid;
+                    let room = rooms.entry(c.auth.room.clone()).or_default();
+                    let e = room
+                        .entry(uid)
+                        .or_insert_with(|| (c.auth.user.uname.clone(), Vec::new(), None));
+                    e.1.push(c.client_id.clone());
+                    let lesson = lessons.entry(c.auth.time.clone()).or_default();
+                    let e = lesson
+                        .entry(uid)
+                        .or_insert_with(|| (c.auth.user.uname.clone(), Vec::new(), None));
+                    e.1.push(c.client_id);
+                }
+                for (time, users) in lessons.iter_mut() {
+                    for (uid, e) in users.iter_mut() {
+                        e.2 = hot.timer_started_at(*uid, time)?;
+                    }
+                }
+                "hot"
+            }
+            None => {
+                let mut durable = self.durable.lock();
+                for (room, users) in durable.online_lists()? {
+                    let entry = rooms.entry(room).or_default();
+                    for u in users {
+                        entry.insert(u.uid, (u.uname, Vec::new(), None));
+                    }
+                }
+                let now = clock::now_ms();
+                for s in durable.sessions(None, now, now + 86_400_000)? {
+                    if s.left_ms.is_some() {
+                        continue;
+                    }
+                    let e = lessons
+                        .entry(s.lesson.clone())
+                        .or_default()
+                        .entry(s.uid)
+                        .or_insert_with(|| (s.uname.clone(), Vec::new(), Some(s.joined_ms)));
+                    e.1.push(s.client_id);
+                    e.2 = e.2.map(|t| t.min(s.joined_ms));
+                }
+                "sql"
+            }
+        };
+        let render = |m: BTreeMap<String, BTreeMap<u64, Entry>>, key: &str| -> Vec<Value> {
+            m.into_iter()
+                .map(|(name, users)| {
+                    let users: Vec<Value> = users
+                        .into_iter()
+                        .map(|(uid, (uname, mut ids, started))| {
+                            ids.sort();
+                            let mut u = json!({"uid": uid, "uname": uname, "client_ids": ids});
+                            if key == "lesson" {
+                                u["started_ms"] = json!(started);
+                            }
+                            u
+                        })
+                        .collect();
+                    json!({key: name, "count": users.len(), "users": users})
+                })
+                .collect()
+        };
+        Ok(json!({
+            "source": source,
+            "rooms": render(rooms, "room"),
+            "lessons": render(lessons, "lesson"),
+        }))
+    }
+}

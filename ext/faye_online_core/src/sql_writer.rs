@@ -1,0 +1,175 @@
+//! The SQL writer: applies durable records on a thread of its own, in
+//! batches, retrying until they land, so that presence never waits on SQL.
+
+use crate::durable::DurableStore;
+use crate::ledger::{Memberships, Record};
+use crate::outbox::{LogLevel, Outbox};
+use crate::retry::retry_until_ok;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the presence worker hands the writer, in order.
+enum WriteOp {
+    Record(Record),
+    /// Acknowledged once every record before it is written.
+    Barrier(Sender<()>),
+    Stop,
+}
+
+/// The presence worker's end of the writer's queue, bounded: past
+/// `max_pending` records waiting for a database that stays away, new ones
+/// are dropped and counted in the log, never silently.
+pub(crate) struct WriteQueue {
+    tx: Sender<WriteOp>,
+    pending: Arc<AtomicUsize>,
+    max_pending: usize,
+    dropped: AtomicUsize,
+}
+
+impl WriteQueue {
+    pub(crate) fn push(&self, record: Record, outbox: &Outbox) {
+        if self.pending.load(Ordering::SeqCst) >= self.max_pending {
+            let dropped = self.dropped.fetch_add(1, Ordering::SeqCst) + 1;
+            if dropped == 1 || dropped.is_multiple_of(10_000) {
+                outbox.log(
+                    LogLevel::Error,
+                    format!(
+                        "{} records are waiting for the database: dropped {dropped} so far, the latest {record:?}",
+                        self.max_pending
+                    ),
+                );
+            }
+            return;
+        }
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let _ = self.tx.send(WriteOp::Record(record));
+    }
+
+    /// `ack` hears once every record pushed before is written.
+    pub(crate) fn barrier(&self, ack: Sender<()>) {
+        let _ = self.tx.send(WriteOp::Barrier(ack));
+    }
+
+    /// The writer writes what it holds and ends.
+    pub(crate) fn stop(&self) {
+        let _ = self.tx.send(WriteOp::Stop);
+    }
+}
+
+/// The writer thread's loop: gathers batches from its queue for its sink.
+pub(crate) struct Writer {
+    writes: Receiver<WriteOp>,
+    sink: Sink,
+}
+
+/// Where batches go: SQL, with the retry loop around each.
+struct Sink {
+    durable: DurableStore,
+    /// Who is in a room and whose timer runs now, as room and timer
+    /// records write them (see [`DurableStore::apply_batch`]).
+    memberships: Arc<dyn Memberships>,
+    pending: Arc<AtomicUsize>,
+    outbox: Arc<Outbox>,
+    stopping: Arc<AtomicBool>,
+}
+
+/// A writer for `durable`, and the queue that feeds it.
+pub(crate) fn writer(
+    durable: DurableStore,
+    memberships: Arc<dyn Memberships>,
+    max_pending: usize,
+    outbox: Arc<Outbox>,
+    stopping: Arc<AtomicBool>,
+) -> (WriteQueue, Writer) {
+    let (tx, rx) = mpsc::channel();
+    let pending = Arc::new(AtomicUsize::new(0));
+    let queue = WriteQueue {
+        tx,
+        pending: pending.clone(),
+        max_pending,
+        dropped: AtomicUsize::new(0),
+    };
+    let writer = Writer {
+        writes: rx,
+        sink: Sink {
+            durable,
+            memberships,
+            pending,
+            outbox,
+            stopping,
+        },
+    };
+    (queue, writer)
+}
+
+/// The most records the writer applies in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// How long the writer gathers records into a batch after the first: SQL
+/// is a few milliseconds later, and under load each transaction carries
+/// many records. Presence never waits on it (it is published from the hot
+/// store), and a barrier or a stop writes at once.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
+impl Writer {
+    /// Applies records in batches: what comes within [`BATCH_WINDOW`] of a
+    /// batch's first record, up to [`MAX_BATCH`]. Under load one
+    /// transaction for many records spares the database most of its work.
+    pub(crate) fn run(self) {
+        let Writer { writes, mut sink } = self;
+        let mut batch = Vec::new();
+        let mut window = Instant::now();
+        while let Ok(first) = writes.recv() {
+            let mut next = Some(first);
+            while let Some(w) = next.take() {
+                match w {
+                    WriteOp::Record(record) => {
+                        if batch.is_empty() {
+                            window = Instant::now() + BATCH_WINDOW;
+                        }
+                        batch.push(record);
+                        if batch.len() < MAX_BATCH {
+                            let wait = window.saturating_duration_since(Instant::now());
+                            next = writes.recv_timeout(wait).ok();
+                        }
+                    }
+                    WriteOp::Barrier(ack) => {
+                        sink.apply(&mut batch);
+                        let _ = ack.send(());
+                        next = writes.try_recv().ok();
+                    }
+                    WriteOp::Stop => {
+                        sink.apply(&mut batch);
+                        return;
+                    }
+                }
+            }
+            sink.apply(&mut batch);
+        }
+    }
+}
+
+impl Sink {
+    fn apply(&mut self, batch: &mut Vec<Record>) {
+        if batch.is_empty() {
+            return;
+        }
+        let what = format!("write to {}", self.durable.url_for_logs());
+        let durable = &mut self.durable;
+        let memberships = self.memberships.as_ref();
+        if retry_until_ok(&self.outbox, &self.stopping, &what, || {
+            durable.apply_batch(batch, Some(memberships))
+        })
+        .is_none()
+        {
+            for record in batch.iter() {
+                self.outbox
+                    .log(LogLevel::Error, format!("dropped {record:?} at shutdown"));
+            }
+        }
+        self.pending.fetch_sub(batch.len(), Ordering::SeqCst);
+        batch.clear();
+    }
+}

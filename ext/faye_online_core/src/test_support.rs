@@ -1,0 +1,110 @@
+//! Set-up shared by the core's tests, examples and benchmarks: the tables
+//! on a fresh SQLite file, the Redis and MySQL the tests may use, and
+//! waiting for a condition with a deadline. Not part of the API.
+
+use crate::redis_store::RedisStore;
+use crate::sql::{self, SqlConn};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The tables as the migrations in `db/migrate` create them, for the Rust
+/// tests only (the migrations stay the one source of truth).
+pub fn create_schema(conn: &mut dyn SqlConn) {
+    let (id, text) = match conn.dialect() {
+        sql::Dialect::MySql => ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "TEXT"),
+        sql::Dialect::Sqlite => ("id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL", "TEXT"),
+    };
+    for ddl in [
+        format!("CREATE TABLE faye_channels ({id}, name VARCHAR(255), created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+        "CREATE UNIQUE INDEX index_faye_channels_on_name ON faye_channels (name)".to_string(),
+        format!("CREATE TABLE faye_channel_online_lists ({id}, channel_id INTEGER DEFAULT 0, user_info_list {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+        "CREATE UNIQUE INDEX index_faye_channel_online_lists_on_channel_id ON faye_channel_online_lists (channel_id)".to_string(),
+        format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+        "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
+        "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
+        "CREATE INDEX idx_client_status ON faye_user_login_logs (clientId, status)".to_string(),
+        format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at DATETIME, updated_at DATETIME)"),
+        "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
+    ] {
+        conn.execute(&ddl, &[]).unwrap();
+    }
+}
+
+/// Drops the tables of [`create_schema`] that exist, then creates them.
+pub fn recreate_schema(conn: &mut dyn SqlConn) {
+    for t in [
+        "faye_channels",
+        "faye_channel_online_lists",
+        "faye_user_online_times",
+        "faye_user_login_logs",
+        "faye_online_user_names",
+    ] {
+        conn.execute(&format!("DROP TABLE IF EXISTS {t}"), &[])
+            .unwrap();
+    }
+    create_schema(conn);
+}
+
+/// A fresh SQLite database with the tables, in a directory of its own
+/// that is removed when this is dropped.
+pub struct TempSqlite {
+    pub dir: PathBuf,
+    pub url: String,
+}
+
+impl TempSqlite {
+    /// `name` tells this database from the others of one test run.
+    pub fn new(name: &str) -> TempSqlite {
+        let dir = std::env::temp_dir().join(format!("fo_{name}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("t.sqlite3").display());
+        create_schema(sql::open(&url).unwrap().as_mut());
+        TempSqlite { dir, url }
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The Redis the tests use: `FAYE_ONLINE_TEST_REDIS_URL` (required to
+/// answer when set), else a local server on the default port when one
+/// answers; `None` (the test skips) when neither does.
+pub fn test_redis_url() -> Option<String> {
+    let required = std::env::var("FAYE_ONLINE_TEST_REDIS_URL").ok();
+    let url = required
+        .clone()
+        .unwrap_or_else(|| "redis://127.0.0.1:6379/15".into());
+    let probe = RedisStore::new(&url, "fo_probe").and_then(|r| r.listeners());
+    match probe {
+        Ok(_) => Some(url),
+        Err(e) if required.is_some() => panic!("Redis at {url} is required: {e}"),
+        Err(e) => {
+            eprintln!("skipped: no Redis at {url} ({e})");
+            None
+        }
+    }
+}
+
+/// The MySQL the tests use, from `FAYE_ONLINE_TEST_MYSQL_URL`; `None`
+/// (the test skips) when it is not set.
+pub fn test_mysql_url() -> Option<String> {
+    let url = std::env::var("FAYE_ONLINE_TEST_MYSQL_URL").ok();
+    if url.is_none() {
+        eprintln!("skipped: FAYE_ONLINE_TEST_MYSQL_URL is not set");
+    }
+    url
+}
+
+/// Waits until `cond` holds, polling every 10 ms, and panics naming
+/// `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
