@@ -37,7 +37,7 @@ FayeOnlineSpec.configurations.each do |configuration|
 
     it "publishes no whole lists with full_lists: false" do
       slim = FayeOnlineSpec::ServerProcess.new(
-        configuration.server_env(namespace: namespace).merge("FAYE_ONLINE_FULL_LISTS" => "0")
+        configuration.server_env(namespace: namespace, full_lists: false)
       ).start
       room = new_room
       lists = FayeOnlineSpec::FayeClient.new(slim.url).tap { |c| @faye_clients << c }.subscribe(user_list_channel(room))

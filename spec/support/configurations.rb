@@ -30,12 +30,15 @@ module FayeOnlineSpec
       @sql ||= SqlDatabase.open(database_url)
     end
 
-    # The environment for spec/fixtures/faye.ru.
-    def server_env(namespace:, timeout: 25, gc: 5, secret: nil, dashboard: nil)
-      { "FAYE_ONLINE_STORE" => store.to_s, "REDIS_URL" => redis_url,
-        "FAYE_ONLINE_NAMESPACE" => namespace, "DATABASE_URL" => database_url,
-        "FAYE_ONLINE_TIMEOUT" => timeout.to_s, "FAYE_ONLINE_GC" => gc.to_s,
-        "FAYE_ONLINE_SECRET" => secret.to_s, "FAYE_ONLINE_DASHBOARD_TOKEN" => dashboard.to_s }
+    # The environment for spec/fixtures/faye.ru: the variables the library
+    # reads (FayeOnline::Configuration::ENVIRONMENT; nil removes one, "" is
+    # unset), and the options in code as FAYE_ONLINE_TEST_OPTIONS.
+    def server_env(namespace:, timeout: 25, gc: 5, secret: nil, dashboard: nil, full_lists: true)
+      options = { store: store, timeout: timeout, gc: gc }
+      options[:full_lists] = false unless full_lists
+      { "REDIS_URL" => redis_url, "DATABASE_URL" => database_url, "FAYE_ONLINE_NAMESPACE" => namespace,
+        "FAYE_ONLINE_SECRET" => secret.to_s, "FAYE_ONLINE_DASHBOARD_TOKEN" => dashboard.to_s,
+        "FAYE_ONLINE_TEST_OPTIONS" => JSON.generate(options) }
     end
 
     # The options for FayeOnline.configure in the test process.

@@ -25,8 +25,9 @@ module FayeOnlineSpec
       server&.close
     end
 
-    # env: the variables faye.ru reads (FAYE_ONLINE_STORE, REDIS_URL, ...);
-    # a nil value removes the variable from the server's environment.
+    # env: the variables faye.ru and the library read (REDIS_URL,
+    # FAYE_ONLINE_TEST_OPTIONS, ...: see Configuration#server_env); a nil
+    # value removes the variable from the server's environment.
     def initialize(env)
       @env = env
       @port = self.class.free_port
