@@ -45,7 +45,8 @@ module Bench
 
     # Sizes of the publications on `channel` among drained notifications.
     def bytes_on(drained, channel)
-      drained.select { |kind, target, _| kind == "publish" && target == channel }.map { |_, _, d| d.bytesize }
+      drained.select { |n| n.is_a?(FayeOnline::Native::Publication) && n.channel == channel }
+             .map { |n| JSON.generate(n.data).bytesize }
     end
 
     def start(db, full_lists:)

@@ -119,10 +119,12 @@ module FayeOnline
 
     private
 
+    # The read API: the server's when this process runs one, else one on
+    # the configured stores.
     def reader
-      return @server.tracker if @server
+      return @server.query if @server
 
-      @query ||= Native::Query.new(configuration.native_json)
+      @query ||= Native::Query.new(configuration.native_options)
     end
   end
 end

@@ -86,17 +86,17 @@ module FayeOnline
 
     # What the page shows. Runs off the reactor (it reads Redis and SQL).
     def snapshot
-      status = FayeOnline::Reports.status(@server.tracker)
+      now = Time.now
+      status = @server.query._status
       status["lessons"].each do |lesson|
         lesson["users"].each do |user|
-          user["total_seconds"] = @server.tracker._online_time(user["uid"], lesson["lesson"])
-          started = user.delete("started_at")
-          user["started_ms"] = started && (started.to_f * 1000).round
+          user["seconds"] = FayeOnline::Reports.running_seconds(user["started_ms"], now)
+          user["total_seconds"] = @server.query._online_time(user["uid"], lesson["lesson"])
         end
       end
       online = status["rooms"].sum { |room| room["count"] }
       record(online)
-      { "now_ms" => (Time.now.to_f * 1000).round, "online" => online,
+      { "now_ms" => (now.to_f * 1000).round, "online" => online,
         "rooms" => status["rooms"], "lessons" => status["lessons"],
         "history" => @lock.synchronize { @history.dup } }
     end

@@ -19,15 +19,21 @@ module FayeOnline
     #                   "users" => [{ "uid" => 1, "uname" => "ann", "client_ids" => [...],
     #                                 "started_at" => Time, "seconds" => 42 }] }] }
     def status(reader, now: Time.now)
-      status = JSON.parse(reader._status_json)
+      status = reader._status
       status["lessons"].each do |lesson|
         lesson["users"].each do |user|
           started_ms = user.delete("started_ms")
           user["started_at"] = started_ms && Time.at(started_ms / 1000.0)
-          user["seconds"] = started_ms ? [(now.to_f - started_ms / 1000.0).round, 0].max : nil
+          user["seconds"] = running_seconds(started_ms, now)
         end
       end
       status
+    end
+
+    # Whole seconds from +started_ms+ (ms since the epoch) to +now+; nil
+    # for a timer that does not run.
+    def running_seconds(started_ms, now)
+      started_ms && [(now.to_f - started_ms / 1000.0).round, 0].max
     end
 
     # The sessions of one user (or of everyone, with user: nil) overlapping
@@ -39,7 +45,7 @@ module FayeOnline
       from_time = from ? to_time(from) : Time.at(0)
       raise ArgumentError, "from: must be before to:" unless from_time < to_time
 
-      rows = JSON.parse(reader._sessions_json(user ? Integer(user) : 0, ms(from_time), ms(to_time)))
+      rows = reader._sessions(user ? Integer(user) : nil, ms(from_time), ms(to_time))
       rows.sort_by { |row| [row["joined_ms"], row["client_id"]] }.map do |row|
         joined = Time.at(row["joined_ms"] / 1000.0)
         left = row["left_ms"] && Time.at(row["left_ms"] / 1000.0)

@@ -6,30 +6,33 @@ require "faye"
 require "eventmachine"
 require_relative "client_scripts"
 require_relative "dashboard"
+require_relative "memory_engine"
 
 module FayeOnline
   # Wires a native tracker into a Faye::RackAdapter: the tracker is the
   # extension (its incoming hook runs in Rust), Faye's engine events tell it
-  # which clientIds live here and who subscribed to what, and publications the tracker queues are sent
-  # from the reactor when its wake-up socket becomes readable.
+  # which clientIds live here and who subscribed to what, and publications
+  # the tracker queues are sent from the reactor when its wake-up socket
+  # becomes readable. This class makes every call of the tracker's; the
+  # read API is #query's.
   class Server
-    attr_reader :adapter, :tracker, :config, :logger, :dashboard
+    attr_reader :adapter, :tracker, :query, :config, :logger, :dashboard
 
     def initialize(config)
       @config = config
       @logger = config.logger || default_logger
-      @tracker = Native::Tracker.new(config.native_json)
+      @tracker = Native::Tracker.new(config.native_options)
+      @query = @tracker._query
       @dashboard = Dashboard.new(self, ClientScripts.new)
-      @adapter = Faye::RackAdapter.new(@dashboard, mount: config.mount, timeout: config.timeout)
+      engine = { type: MemoryEngine, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
+      @adapter = Faye::RackAdapter.new(@dashboard, mount: config.mount, timeout: config.timeout, engine: engine)
       @pending = {} # clientId => [message, queued at], awaiting a connection
       @closed = false
       attach
     end
 
     # The Faye engine (Faye::Engine::Proxy) behind the adapter.
-    def engine
-      @engine ||= @adapter.instance_variable_get(:@server).engine
-    end
+    attr_reader :engine
 
     # Waits until every change so far is in the hot store and in SQL.
     def flush(timeout = 10)
@@ -94,41 +97,42 @@ module FayeOnline
     public :on_readable
 
     def drain
-      @tracker._drain.each { |kind, target, data| handle(kind, target, data) }
+      @tracker._drain.each { |notification| handle(notification) }
       expire_pending
     rescue StandardError => e
       # Nothing may escape into the reactor: it would stop every client.
       @logger.error("faye-online: #{e.class}: #{e.message}")
     end
 
-    def handle(kind, target, data)
-      case kind
-      when "publish"
-        ping = @dashboard.enabled? && target.end_with?("/user_changes")
-        # Most changes have no subscriber in a given process: skip the work.
-        return unless ping || subscribed_here?(target)
-
-        parsed = JSON.parse(data)
-        engine.publish("channel" => target, "data" => parsed)
-        @dashboard.changed(target.delete_suffix("/user_changes"), parsed) if ping
-      when "deliver"
-        client_id, channel = target.split(" ", 2)
-        message = { "channel" => channel, "data" => JSON.parse(data) }
-        @pending[client_id] = [message, Time.now] unless engine.deliver(client_id, [message])
-      when "info", "warn", "error"
-        @logger.public_send(kind, target)
+    def handle(notification)
+      case notification
+      when Native::Publication then publish(notification)
+      when Native::Delivery then deliver(notification)
+      when Native::LogLine then @logger.public_send(notification.level, notification.text)
       end
     end
 
-    # Whether a client of this process subscribed to `channel` (or to a
-    # pattern matching it). True when the engine is not Faye's memory
-    # engine, whose subscriptions cannot be seen.
-    def subscribed_here?(channel)
-      inner = engine.instance_variable_get(:@engine)
-      channels = inner.instance_variable_get(:@channels) if inner.is_a?(Faye::Engine::Memory)
-      return true unless channels.is_a?(Hash)
+    def publish(publication)
+      channel = publication.channel
+      ping = @dashboard.enabled? && channel.end_with?("/user_changes")
+      # Most changes have no subscriber in a given process: skip the work.
+      return unless ping || subscribed_here?(channel)
 
-      Faye::Channel.expand(channel).any? { |name| channels.key?(name) }
+      data = publication.data
+      engine.publish("channel" => channel, "data" => data)
+      @dashboard.changed(channel.delete_suffix("/user_changes"), data) if ping
+    end
+
+    def deliver(delivery)
+      message = { "channel" => delivery.channel, "data" => delivery.data }
+      client_id = delivery.client_id
+      @pending[client_id] = [message, Time.now] unless engine.deliver(client_id, [message])
+    end
+
+    # Whether a client of this process subscribed to `channel` (or to a
+    # pattern matching it).
+    def subscribed_here?(channel)
+      @memory.subscribers?(channel)
     end
 
     # A snapshot for a client between two polls waits for its next poll.

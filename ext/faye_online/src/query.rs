@@ -1,0 +1,55 @@
+//! `FayeOnline::Native::Query`: the read API, for a server's tracker (see
+//! `Tracker#_query`) or for a process that runs no server (a Rails app).
+//! Every call releases Ruby's global lock while it waits on Redis or SQL.
+
+use crate::convert::{config_from, json_to_ruby, users_to_ruby};
+use crate::errors::{configuration_error, store_error};
+use crate::gvl::query;
+use faye_online_core::Query;
+use magnus::{Error, RArray, RHash, Ruby, Value};
+use std::sync::Arc;
+
+#[magnus::wrap(class = "FayeOnline::Native::Query", free_immediately, size)]
+pub struct RbQuery(pub Arc<Query>);
+
+impl RbQuery {
+    pub fn new(ruby: &Ruby, config: RHash) -> Result<Self, Error> {
+        let config = config_from(config).map_err(|e| configuration_error(ruby, e))?;
+        Query::new(&config)
+            .map(|q| RbQuery(Arc::new(q)))
+            .map_err(|e| store_error(ruby, e))
+    }
+
+    /// `[{"uid" => 1, "uname" => "ann"}, …]`, sorted by uid.
+    pub fn online_users(ruby: &Ruby, rb_self: &Self, room: String) -> Result<RArray, Error> {
+        let users = query(ruby, || rb_self.0.online_users(&room))?;
+        users_to_ruby(ruby, &users)
+    }
+
+    /// Seconds `uid` spent in `time`, counting a running session.
+    pub fn online_time(ruby: &Ruby, rb_self: &Self, uid: u64, time: String) -> Result<i64, Error> {
+        query(ruby, || rb_self.0.online_time(uid, &time))
+    }
+
+    /// `{"source" => …, "rooms" => […], "lessons" => […]}`; a lesson's
+    /// users carry `started_ms`, an integer (ms since the epoch) or nil.
+    pub fn status(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+        let status = query(ruby, || rb_self.0.status())?;
+        json_to_ruby(ruby, &status)
+    }
+
+    /// The sessions of `uid` (nil: everyone) that overlap
+    /// `[after_ms, before_ms)`: hashes with `client_id`, `uid`, `uname`,
+    /// `lesson`, `joined_ms` and `left_ms` (nil while open).
+    pub fn sessions(
+        ruby: &Ruby,
+        rb_self: &Self,
+        uid: Option<u64>,
+        after_ms: i64,
+        before_ms: i64,
+    ) -> Result<Value, Error> {
+        let sessions = query(ruby, || rb_self.0.sessions(uid, after_ms, before_ms))?;
+        let value = serde_json::to_value(sessions).map_err(|e| store_error(ruby, e))?;
+        json_to_ruby(ruby, &value)
+    }
+}

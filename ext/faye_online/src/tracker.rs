@@ -1,0 +1,96 @@
+//! `FayeOnline::Native::Tracker`: the extension Faye calls. Every Ruby
+//! exception and Rust panic is kept out of Faye's `incoming` hook.
+
+use crate::convert::{config_from, incoming_from};
+use crate::errors::{configuration_error, store_error};
+use crate::notifications;
+use crate::query::RbQuery;
+use faye_online_core::{BayeuxError, Tracker, Verdict};
+use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
+use std::os::fd::IntoRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+#[magnus::wrap(class = "FayeOnline::Native::Tracker", free_immediately, size)]
+pub struct RbTracker(Tracker);
+
+impl RbTracker {
+    pub fn new(ruby: &Ruby, config: RHash) -> Result<Self, Error> {
+        let config = config_from(config).map_err(|e| configuration_error(ruby, e))?;
+        Tracker::new(&config)
+            .map(RbTracker)
+            .map_err(|e| store_error(ruby, e))
+    }
+
+    /// Faye's extension hook. Whatever happens, `callback` is called once
+    /// with the message, which carries `error` if it was refused.
+    pub fn incoming(
+        ruby: &Ruby,
+        rb_self: &Self,
+        message: Value,
+        callback: Value,
+    ) -> Result<Value, Error> {
+        if let Some(hash) = RHash::from_value(message) {
+            let verdict = catch_unwind(AssertUnwindSafe(|| {
+                let msg = incoming_from(ruby, hash);
+                rb_self.0.incoming(&msg)
+            }))
+            .unwrap_or_else(|_| {
+                Verdict::Refuse(BayeuxError::internal(
+                    "faye-online could not process this message",
+                ))
+            });
+            if let Verdict::Refuse(e) = verdict {
+                let _ = hash.aset("error", e.to_string());
+            }
+        }
+        callback.funcall("call", (message,))
+    }
+
+    /// Faye's `:subscribe` event: a new subscriber of a room's user_list
+    /// (or user_changes) gets the current list. (An event rather than an
+    /// outgoing hook: Faye then runs no extension on outgoing messages.)
+    pub fn subscribed(&self, client_id: String, channel: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.subscribed(&client_id, &channel)));
+    }
+
+    pub fn handshake(&self, client_id: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.handshake(&client_id)));
+    }
+
+    pub fn session_ended(&self, client_id: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.session_ended(&client_id)));
+    }
+
+    /// What the tracker queued for the host, oldest first: `Publication`s,
+    /// `Delivery`s and `LogLine`s.
+    pub fn drain(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let items = rb_self.0.drain();
+        let out = ruby.ary_new_capa(items.len());
+        for n in items {
+            out.push(notifications::to_ruby(ruby, n))?;
+        }
+        Ok(out)
+    }
+
+    /// The file descriptor that becomes readable when `drain` has work;
+    /// handed out once.
+    pub fn waker_fd(&self) -> Option<i32> {
+        self.0.take_waker_fd().map(|s| s.into_raw_fd())
+    }
+
+    pub fn flush(&self, seconds: f64) -> bool {
+        self.0
+            .flush(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+    }
+
+    pub fn close(&self, seconds: f64) -> bool {
+        self.0
+            .close(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+    }
+
+    /// The read API on this tracker's stores.
+    pub fn query(&self) -> RbQuery {
+        RbQuery(self.0.query().clone())
+    }
+}
