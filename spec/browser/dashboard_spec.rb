@@ -6,10 +6,9 @@ require "net/http"
 # who is online where and whose timers run, and follows changes live
 # through Faye, without reloading. A screenshot is kept in
 # tmp/screenshots/ (the README's picture comes from it).
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "The dashboard (#{configuration.name})", :integration do
-    token = "dashboard-token-for-tests"
-    include_context "a faye-online server", configuration, dashboard: token
+RSpec.describe "The dashboard", :integration do
+  token = "dashboard-token-for-tests"
+  on_each_deployment(server: { dashboard: token }) do |configuration|
     include_context "a browser"
 
     def dashboard_url(token)

@@ -12,10 +12,8 @@ gc_interval = 1
 # sweep and the writer take up to another gc interval and a little.
 sweep_bound = (2 * faye_timeout) + gc_interval + 1
 
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Leaving, in a real browser (#{configuration.name})", :browser, :integration do
-    include_context "a faye-online server", configuration, timeout: faye_timeout, gc: gc_interval
-
+RSpec.describe "Leaving, in a real browser", :browser, :integration do
+  on_each_deployment(server: { timeout: faye_timeout, gc: gc_interval }) do
     include_context "a browser"
 
     let(:room) { new_room }

@@ -98,10 +98,8 @@ RSpec.shared_examples "a guard of /meta/connect auth" do
   end
 end
 
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Auth on /meta/connect (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Auth on /meta/connect", :integration do
+  on_each_deployment do
     it_behaves_like "a guard of /meta/connect auth"
   end
 end

@@ -3,10 +3,8 @@
 # The rows of the README's bad-input table that are not about the shape of
 # `auth` itself (those are in auth_spec.rb): each gets its documented answer,
 # stores nothing, and the server keeps serving.
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Bad input (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Bad input", :integration do
+  on_each_deployment do
     let(:room) { new_room }
     let(:lesson) { new_lesson }
     let(:user) { new_user }

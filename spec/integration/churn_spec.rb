@@ -5,10 +5,8 @@
 # tabs each on any process; tabs leave by saying so or vanish (stop
 # polling). The test keeps the ground truth of every tab's interval and
 # compares the final Redis and SQL state with it.
-FayeOnlineSpec.configurations.select { |c| c.name.include?("Redis") }.each do |configuration|
-  RSpec.describe "Churn (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration, timeout: 2, gc: 1
-
+RSpec.describe "Churn", :integration do
+  on_each_deployment(only: :redis, server: { timeout: 2, gc: 1 }) do |configuration|
     users_count = 200
     rounds = 16
     threads = 6

@@ -3,10 +3,8 @@
 require "net/http"
 
 # The browser scripts the Faye server serves beside its endpoint.
-FayeOnlineSpec.configurations.first(1).each do |configuration|
-  RSpec.describe "Browser scripts (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Browser scripts", :integration do
+  on_each_deployment(only: :any) do
     def get(path)
       uri = URI(server_url)
       Net::HTTP.get_response(URI("http://#{uri.host}:#{uri.port}#{path}"))

@@ -4,10 +4,8 @@
 # (kill -9), its clients are cleaned by the other process's sweep, and their
 # time ends when they were last seen. Faye's timeout is 1 s here, so a
 # clientId is swept once unseen for 2 × 1 + 5 = 7 s, at the next 1 s sweep.
-FayeOnlineSpec.configurations.select { |c| c.name.include?("Redis") }.each do |configuration|
-  RSpec.describe "A dead process (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration, timeout: 1, gc: 1
-
+RSpec.describe "A dead process", :integration do
+  on_each_deployment(only: :redis, server: { timeout: 1, gc: 1 }) do |configuration|
     it "has its clients swept by a live process, with time ending when they were last seen" do
       survivor = FayeOnlineSpec::ServerProcess.new(
         configuration.server_env(namespace: namespace, timeout: 1, gc: 1)

@@ -3,10 +3,8 @@
 # Faults with nothing lost. Each example runs its own redis-server or
 # mariadbd on a free port and kills it by its pid (never the machine's
 # shared servers), while real Faye clients stay online through it.
-FayeOnlineSpec.configurations.select { |c| c.name.include?("Redis") }.each do |configuration|
-  RSpec.describe "Faults (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration, timeout: 2, gc: 1
-
+RSpec.describe "Faults", :integration do
+  on_each_deployment(only: :redis, server: { timeout: 2, gc: 1 }) do |configuration|
     def start_server(env)
       FayeOnlineSpec::ServerProcess.new(env).start.tap { |s| @servers << s }
     end

@@ -206,10 +206,8 @@ RSpec.shared_examples "a presence tracker" do
   end
 end
 
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Presence (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Presence", :integration do
+  on_each_deployment do
     it_behaves_like "a presence tracker"
   end
 end

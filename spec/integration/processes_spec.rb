@@ -2,10 +2,8 @@
 
 # Several Faye processes share Redis and MariaDB: a change seen by one
 # reaches the user_list subscribers of every process, once each.
-FayeOnlineSpec.configurations.select { |c| c.name.include?("Redis") }.each do |configuration|
-  RSpec.describe "Several processes (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Several processes", :integration do
+  on_each_deployment(only: :redis) do |configuration|
     it "publishes each change to the subscribers of every process, once" do
       other = FayeOnlineSpec::ServerProcess.new(configuration.server_env(namespace: namespace)).start
       room = new_room

@@ -5,10 +5,8 @@ require "tmpdir"
 
 # The rake tasks in an app directory configured by config/faye_online.yml
 # alone: rake -T lists them, status shows a live user, report writes CSV.
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Rake tasks (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Rake tasks", :integration do
+  on_each_deployment do |configuration|
     def rake(dir, *args, env: {})
       command = [Gem.ruby, "-S", "rake", "-f", File.join(dir, "Rakefile"), *args]
       output, status = Open3.capture2e({ "RUBYLIB" => File.join(FayeOnlineSpec::ROOT, "lib"),

@@ -1,10 +1,8 @@
 # frozen_string_literal: true
 
 # The documented Redis layout, under /<namespace>/, for the Redis store.
-FayeOnlineSpec.configurations.select(&:redis?).each do |configuration|
-  RSpec.describe "Redis layout (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Redis layout", :integration do
+  on_each_deployment(only: :redis) do
     let(:room) { new_room }
     let(:lesson) { new_lesson }
     let(:user) { new_user("mvj3") }

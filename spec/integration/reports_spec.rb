@@ -5,10 +5,8 @@ require "tmpdir"
 
 # FayeOnline.status, .log and .report: against a live server, and against a
 # scripted login/logout log whose times are known to the second.
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Reports (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Reports", :integration do
+  on_each_deployment do |configuration|
     it "shows who is online where, with their clientIds and running timers" do
       room = new_room
       lesson = new_lesson

@@ -1,10 +1,8 @@
 # frozen_string_literal: true
 
 # A clean stop (SIGTERM) writes what is pending before the process exits.
-FayeOnlineSpec.configurations.select { |c| c.name.include?("MariaDB") }.each do |configuration|
-  RSpec.describe "Shutdown (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Shutdown", :integration do
+  on_each_deployment(only: :mariadb) do
     it "waits on SIGTERM until the records of the last messages are written" do
       room = new_room
       lesson = new_lesson

@@ -5,10 +5,8 @@ require "openssl"
 # With a secret, a page's claim must carry a token the app signed with it.
 SIGNED_IDENTITY_SECRET = "test-secret-0123456789"
 
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Signed identities (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration, secret: SIGNED_IDENTITY_SECRET
-
+RSpec.describe "Signed identities", :integration do
+  on_each_deployment(server: { secret: SIGNED_IDENTITY_SECRET }) do
     let(:room) { new_room }
     let(:lesson) { new_lesson }
     let(:user) { new_user("signed") }

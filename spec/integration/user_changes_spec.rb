@@ -3,10 +3,8 @@
 # <room>/user_changes: the opt-in channel for big rooms. A new subscriber
 # gets the whole list once; then each change comes alone, with the count.
 # With full_lists: false nothing else is published on a change.
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Changes alone (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "Changes alone", :integration do
+  on_each_deployment do |configuration|
     def changes_channel(room)
       "#{room}/user_changes"
     end

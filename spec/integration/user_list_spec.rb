@@ -71,10 +71,8 @@ RSpec.shared_examples "a room's user list channel" do
   end
 end
 
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "User list channel (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
-
+RSpec.describe "User list channel", :integration do
+  on_each_deployment do
     it_behaves_like "a room's user list channel"
   end
 end

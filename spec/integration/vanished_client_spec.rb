@@ -46,10 +46,8 @@ RSpec.shared_examples "a tracker of vanished clients" do
   end
 end
 
-FayeOnlineSpec.configurations.each do |configuration|
-  RSpec.describe "Vanished clients (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration, timeout: 2, gc: 1
-
+RSpec.describe "Vanished clients", :integration do
+  on_each_deployment(server: { timeout: 2, gc: 1 }) do
     it_behaves_like "a tracker of vanished clients"
   end
 end

@@ -7,9 +7,8 @@ require "tmpdir"
 # system's gems (no network), with `gem "faye-online", path: ...`: its rake
 # tasks, migrations, asset pipeline and config/faye_online.yml, up to a page
 # in headless Chromium that shows the live user list.
-FayeOnlineSpec.configurations.select { |c| c.name.include?("Redis") }.each do |configuration|
-  RSpec.describe "A Rails app (#{configuration.name})", :integration do
-    include_context "a faye-online server", configuration
+RSpec.describe "A Rails app", :integration do
+  on_each_deployment(only: :redis) do |configuration|
     include_context "a browser"
 
     def run_in_app(*command, env: {})

@@ -15,6 +15,10 @@ module FayeOnlineSpec
       false
     end
 
+    def mariadb?
+      false
+    end
+
     # Migrates on first use; empties the tables for a new example group.
     def prepare!
       unless @migrated
@@ -83,6 +87,10 @@ module FayeOnlineSpec
     end
 
     def redis?
+      true
+    end
+
+    def mariadb?
       true
     end
 

@@ -2,9 +2,10 @@
 
 # One faye-online server per example group, on a configuration from
 # FayeOnlineSpec.configurations, with a Redis namespace of its own and empty
-# tables. Examples keep apart by using fresh rooms, lessons and uids.
+# tables. Examples keep apart by using fresh rooms, lessons and uids. Groups
+# get it through on_each_deployment (spec/support/deployments.rb):
 #
-#   include_context "a faye-online server", configuration, timeout: 1, gc: 1
+#   on_each_deployment(server: { timeout: 1, gc: 1 }) do |configuration| ... end
 RSpec.shared_context "a faye-online server" do |configuration, server_options = {}|
   define_method(:configuration) { configuration }
 
