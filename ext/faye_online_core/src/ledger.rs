@@ -96,7 +96,7 @@ pub fn edit_times(times: &mut Map<String, Value>, record: &Record, live: Option<
         Record::TimerStart { uid, time, at_ms } => {
             // A session that ended already is written by its stop.
             if let Some(at) = running(*uid, time).unwrap_or(Some(*at_ms)) {
-                times.insert(started_key(time), Value::String(clock::compact_local(at)));
+                set_started(times, time, at);
             }
         }
         Record::TimerStop {
@@ -106,9 +106,7 @@ pub fn edit_times(times: &mut Map<String, Value>, record: &Record, live: Option<
             credited_ms,
             restored,
         } => {
-            let recorded_start = times
-                .remove(&started_key(time))
-                .and_then(|v| v.as_str().and_then(clock::parse_compact_local));
+            let recorded_start = take_started(times, time);
             let lost_ms = match recorded_start {
                 // SQL keeps seconds: only a whole second earlier is lost time.
                 Some(at) if *restored && at + 1000 <= *started_ms => started_ms - at,
@@ -121,7 +119,7 @@ pub fn edit_times(times: &mut Map<String, Value>, record: &Record, live: Option<
             // A later session, started in another process, whose start
             // reached SQL before this stop did.
             if let Some(Some(at)) = running(*uid, time) {
-                times.insert(started_key(time), Value::String(clock::compact_local(at)));
+                set_started(times, time, at);
             }
         }
         _ => {}
@@ -147,6 +145,46 @@ pub fn spended_key(time: &str) -> String {
     format!("{time}_spended")
 }
 
+/// The running session's start to the millisecond, beside the old gem's
+/// `<time>_started_at`, which keeps whole seconds: read alone, that one
+/// makes a running session up to a second longer than it is.
+pub fn started_ms_key(time: &str) -> String {
+    format!("{time}_started_ms")
+}
+
+/// Records that the session in `time` runs since `at_ms`.
+fn set_started(times: &mut Map<String, Value>, time: &str, at_ms: i64) {
+    times.insert(
+        started_key(time),
+        Value::String(clock::compact_local(at_ms)),
+    );
+    times.insert(started_ms_key(time), Value::from(at_ms));
+}
+
+/// When the session in `time` started, if it runs (see [`started_at`]);
+/// it no longer does.
+fn take_started(times: &mut Map<String, Value>, time: &str) -> Option<i64> {
+    let at = started_at(times, time);
+    times.remove(&started_key(time));
+    times.remove(&started_ms_key(time));
+    at
+}
+
+/// When the session in `time` started, if `<time>_started_at` says it
+/// runs: to the millisecond when `<time>_started_ms` falls in that same
+/// second, else (a row the old gem wrote) to the second.
+pub fn started_at(times: &Map<String, Value>, time: &str) -> Option<i64> {
+    let second = times
+        .get(&started_key(time))
+        .and_then(Value::as_str)
+        .and_then(clock::parse_compact_local)?;
+    let precise = times
+        .get(&started_ms_key(time))
+        .and_then(json_int)
+        .filter(|ms| ms.div_euclid(1000) * 1000 == second);
+    Some(precise.unwrap_or(second))
+}
+
 /// Seconds credited in an `online_times` object, plus the running session.
 pub fn seconds_in(times: &Map<String, Value>, time: &str, now_ms: i64) -> i64 {
     spent_secs(times, time) + running_secs(times, time, now_ms).unwrap_or(0)
@@ -162,11 +200,7 @@ pub fn spent_secs(times: &Map<String, Value>, time: &str) -> i64 {
 
 /// Seconds of the running session up to `now_ms`, if `<time>_started_at` is set.
 pub fn running_secs(times: &Map<String, Value>, time: &str, now_ms: i64) -> Option<i64> {
-    times
-        .get(&started_key(time))
-        .and_then(Value::as_str)
-        .and_then(clock::parse_compact_local)
-        .map(|started| clock::elapsed_secs(started, now_ms))
+    started_at(times, time).map(|started| clock::elapsed_secs(started, now_ms))
 }
 
 fn json_int(v: &Value) -> Option<i64> {
@@ -213,5 +247,44 @@ mod tests {
         assert_eq!(parse_uid_list(Some("not json")), Vec::<u64>::new());
         let times = parse_times(Some(r#"{"/t_spended": "12"}"#));
         assert_eq!(seconds_in(&times, "/t", 0), 12);
+    }
+
+    /// SQL's `started_at` keeps whole seconds; the running session is read
+    /// to the millisecond all the same, and a row the old gem wrote (or
+    /// one whose two starts disagree) to the second.
+    #[test]
+    fn a_running_session_is_read_to_the_millisecond() {
+        let time = "/courses/5/lessons/1";
+        let started = 1_700_000_000_999;
+        let mut times = Map::new();
+        edit_times(
+            &mut times,
+            &Record::TimerStart {
+                uid: 1,
+                time: time.into(),
+                at_ms: started,
+            },
+            None,
+        );
+        assert_eq!(started_at(&times, time), Some(started));
+        assert_eq!(running_secs(&times, time, started + 1_400), Some(1));
+        times.insert(started_ms_key(time), Value::from(started + 5_000));
+        assert_eq!(started_at(&times, time), Some(started - 999));
+        times.remove(&started_ms_key(time));
+        assert_eq!(running_secs(&times, time, started + 1_400), Some(2));
+        edit_times(
+            &mut times,
+            &Record::TimerStop {
+                uid: 1,
+                time: time.into(),
+                started_ms: started,
+                credited_ms: 1_400,
+                restored: false,
+            },
+            None,
+        );
+        assert_eq!(started_at(&times, time), None);
+        assert!(!times.contains_key(&started_ms_key(time)));
+        assert_eq!(spent_secs(&times, time), 1);
     }
 }
