@@ -1,0 +1,53 @@
+# frozen_string_literal: true
+
+module FayeOnlineSpec
+  # Stands in for FayeOnline::Native::Query in unit specs of the Ruby that
+  # reads through it (Reports, Dashboard). It answers the native read calls
+  # in the shapes the binding returns, from what the spec scripts, and
+  # records each call. It models our own boundary, not Redis or SQL: which
+  # sessions overlap a range is the one rule of the store it keeps, since
+  # the binding promises it.
+  class ScriptedReader
+    attr_reader :calls
+
+    # status: what _status returns; sessions: the rows _sessions picks
+    # from; online_times: { [uid, lesson] => seconds } for _online_time.
+    def initialize(status: { "source" => "hot", "rooms" => [], "lessons" => [] }, sessions: [], online_times: {})
+      @status = status
+      @sessions = sessions
+      @online_times = online_times
+      @calls = []
+    end
+
+    # A new Hash on every call, as the binding builds one (callers edit it).
+    def _status
+      @calls << [:_status]
+      deep_copy(@status)
+    end
+
+    # The sessions of uid (nil: everyone) that began before before_ms and
+    # had not ended by after_ms, oldest first.
+    def _sessions(uid, after_ms, before_ms)
+      @calls << [:_sessions, uid, after_ms, before_ms]
+      raise TypeError, "uid must be nil or an Integer, not #{uid.inspect}" unless uid.nil? || uid.is_a?(Integer)
+      raise TypeError, "the range must be Integer milliseconds" unless after_ms.is_a?(Integer) && before_ms.is_a?(Integer)
+
+      rows = @sessions.select do |row|
+        (uid.nil? || row["uid"] == uid) && row["joined_ms"] < before_ms &&
+          (row["left_ms"].nil? || row["left_ms"] > after_ms)
+      end
+      deep_copy(rows.sort_by { |row| row["joined_ms"] })
+    end
+
+    def _online_time(uid, lesson)
+      @calls << [:_online_time, uid, lesson]
+      @online_times.fetch([uid, lesson], 0)
+    end
+
+    private
+
+    def deep_copy(value)
+      Marshal.load(Marshal.dump(value))
+    end
+  end
+end
