@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "erb"
-require "json"
 require "uri"
 require "yaml"
 require_relative "blank"
@@ -153,11 +152,6 @@ module FayeOnline
         "max_pending_records" => Integer(@options[:max_pending_records] || 1_000_000),
         "full_lists" => full_lists?
       }
-    end
-
-    # native_options as JSON, for the binding that still takes text.
-    def native_json
-      JSON.generate(native_options)
     end
 
     # Rails.root in a Rails app, else the current directory.
