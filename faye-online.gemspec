@@ -41,6 +41,7 @@ Gem::Specification.new do |spec|
   spec.extensions = ["ext/faye_online/extconf.rb"]
 
   spec.add_dependency "activerecord", ">= 6.1", "< 9"
-  spec.add_dependency "faye", "~> 1.2"
+  # 1.2.5 fixed meta channels that bypassed extensions (CVE-2020-11020).
+  spec.add_dependency "faye", "~> 1.2", ">= 1.2.5"
   spec.add_dependency "thin", ">= 1.6", "< 3"
 end

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "set"
 require "rack/utils"
 
 module FayeOnline
@@ -30,6 +31,7 @@ module FayeOnline
       @fallback = fallback
       @token = server.config.dashboard_token
       @history = []
+      @members = Set.new # clientIds subscribed to CHANNEL with the token
       @lock = Mutex.new
       start_sampler if @token
     end
@@ -51,6 +53,21 @@ module FayeOnline
     # True when `token` opens the dashboard.
     def allowed?(token)
       enabled? && token.is_a?(String) && Rack::Utils.secure_compare(token, @token)
+    end
+
+    # Faye's :subscribe event: a subscription to exactly CHANNEL got past
+    # #check, so it carried the token.
+    def subscribed(client_id, channel)
+      @members << client_id if enabled? && channel == CHANNEL
+    end
+
+    def unsubscribed(client_id, channel)
+      @members.delete(client_id) if channel == CHANNEL
+    end
+
+    # Whether the dashboard's publications may reach +client_id+.
+    def member?(client_id)
+      @members.include?(client_id)
     end
 
     # Tells the dashboards that a room's list changed (on the reactor).

@@ -7,6 +7,7 @@ require "eventmachine"
 require_relative "client_scripts"
 require_relative "dashboard"
 require_relative "memory_engine"
+require_relative "delivery_guard"
 
 module FayeOnline
   # Wires a native tracker into a Faye::RackAdapter: the tracker is the
@@ -18,15 +19,24 @@ module FayeOnline
   class Server
     attr_reader :adapter, :tracker, :query, :config, :logger, :dashboard
 
+    # Faye before 1.2.5 handled some channels as meta channels without
+    # running extensions on them (CVE-2020-11020).
+    MINIMUM_FAYE = Gem::Version.new("1.2.5")
+
     def initialize(config)
+      if Gem::Version.new(Faye::VERSION) < MINIMUM_FAYE
+        raise ConfigurationError, "faye-online needs Faye #{MINIMUM_FAYE} or later, not #{Faye::VERSION}"
+      end
+
       @config = config
       @logger = config.logger || default_logger
       @tracker = Native::Tracker.new(config.native_options)
       @query = @tracker._query
       @dashboard = Dashboard.new(self, ClientScripts.new)
-      engine = { type: MemoryEngine, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
+      guard = DeliveryGuard.new(@tracker, @dashboard, secret: config.secret)
+      engine = { type: MemoryEngine, guard: guard, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
       @adapter = Faye::RackAdapter.new(@dashboard, mount: config.mount, timeout: config.timeout, engine: engine)
-      @pending = {} # clientId => [message, queued at], awaiting a connection
+      @pending = {} # clientId => [[message, queued at], ...], awaiting a connection
       @closed = false
       attach
     end
@@ -61,10 +71,16 @@ module FayeOnline
     def attach
       @adapter.add_extension(@tracker)
       @adapter.add_extension(@dashboard.guard) if @dashboard.enabled?
+      @adapter.add_extension(RefusalAdvice)
       @adapter.bind(:handshake) { |client_id| @tracker._handshake(client_id) }
-      @adapter.bind(:subscribe) { |client_id, channel| @tracker._subscribed(client_id, channel) }
+      @adapter.bind(:subscribe) do |client_id, channel|
+        @tracker._subscribed(client_id, channel)
+        @dashboard.subscribed(client_id, channel)
+      end
+      @adapter.bind(:unsubscribe) { |client_id, channel| @dashboard.unsubscribed(client_id, channel) }
       @adapter.bind(:disconnect) do |client_id|
         @pending.delete(client_id)
+        @dashboard.unsubscribed(client_id, Dashboard::CHANNEL)
         @tracker._session_ended(client_id)
       end
       watch_waker
@@ -126,7 +142,7 @@ module FayeOnline
     def deliver(delivery)
       message = { "channel" => delivery.channel, "data" => delivery.data }
       client_id = delivery.client_id
-      @pending[client_id] = [message, Time.now] unless engine.deliver(client_id, [message])
+      (@pending[client_id] ||= []) << [message, Time.now] unless engine.deliver(client_id, [message])
     end
 
     # Whether a client of this process subscribed to `channel` (or to a
@@ -135,10 +151,11 @@ module FayeOnline
       @memory.subscribers?(channel)
     end
 
-    # A snapshot for a client between two polls waits for its next poll.
+    # Snapshots for a client between two polls wait for its next poll, all
+    # of them, in order.
     def deliver_pending(client_id)
-      entry = @pending.delete(client_id)
-      engine.deliver(client_id, [entry.first]) if entry
+      entries = @pending.delete(client_id)
+      engine.deliver(client_id, entries.map(&:first)) if entries
     rescue StandardError => e
       @logger.error("faye-online: #{e.class}: #{e.message}")
     end
@@ -147,7 +164,10 @@ module FayeOnline
       return if @pending.empty?
 
       limit = Time.now - 2 * @config.timeout
-      @pending.delete_if { |_, (_, at)| at < limit }
+      @pending.delete_if do |_, entries|
+        entries.reject! { |(_, at)| at < limit }
+        entries.empty?
+      end
     end
 
     # EventMachine handler for the wake-up socket.

@@ -159,7 +159,7 @@ pub fn incoming_from(ruby: &Ruby, message: RHash) -> Incoming {
         Some(v) => match RArray::from_value(v) {
             Some(list) => list
                 .into_iter()
-                .take(100)
+                // Every entry: one left unread is one left unchecked.
                 .filter_map(|i| RString::from_value(i).and_then(|s| rstring_utf8(s).ok()))
                 .collect(),
             None => RString::from_value(v)

@@ -61,6 +61,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     tracker.define_method("_subscribed", method!(RbTracker::subscribed, 2))?;
     tracker.define_method("_handshake", method!(RbTracker::handshake, 1))?;
     tracker.define_method("_session_ended", method!(RbTracker::session_ended, 1))?;
+    tracker.define_method("_may_receive", method!(RbTracker::may_receive, 2))?;
     tracker.define_method("_drain", method!(RbTracker::drain, 0))?;
     tracker.define_method("_waker_fd", method!(RbTracker::waker_fd, 0))?;
     tracker.define_method("_flush", method!(RbTracker::flush, 1))?;

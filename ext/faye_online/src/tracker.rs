@@ -62,6 +62,15 @@ impl RbTracker {
         let _ = catch_unwind(AssertUnwindSafe(|| self.0.session_ended(&client_id)));
     }
 
+    /// Whether `client_id` may receive a publication on `channel` (with a
+    /// secret, a room's lists go only to holders of a token for the room).
+    pub fn may_receive(&self, client_id: String, channel: String) -> bool {
+        catch_unwind(AssertUnwindSafe(|| {
+            self.0.may_receive(&client_id, &channel)
+        }))
+        .unwrap_or(false)
+    }
+
     /// What the tracker queued for the host, oldest first: `Publication`s,
     /// `Delivery`s and `LogLine`s.
     pub fn drain(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {

@@ -52,13 +52,10 @@ impl Gate {
             return;
         }
         let now = clock::now_ms();
-        self.served.lock().clients.insert(
-            client_id.to_owned(),
-            ServedClient {
-                auth: None,
-                last_seen: now,
-            },
-        );
+        self.served
+            .lock()
+            .clients
+            .insert(client_id.to_owned(), ServedClient::new(now));
     }
 
     /// Faye ended `client_id`'s session in this process (explicitly or
@@ -72,6 +69,7 @@ impl Gate {
         if let Some(ServedClient {
             auth: Some(_),
             last_seen,
+            ..
         }) = gone
         {
             self.send(Event::Disconnect {
@@ -126,11 +124,17 @@ impl Gate {
                 }
                 Verdict::Pass
             }
-            ch if ch.starts_with("/meta/") => {
+            "/meta/handshake" | "/meta/unsubscribe" => {
                 if let Some(client_id) = client_id {
                     self.seen(client_id, now);
                 }
                 Verdict::Pass
+            }
+            // Bayeux has no other meta channel. Faye before 1.2.5 handled
+            // some others (`/meta/subscribe/x`) as its own without running
+            // extensions' checks; none is let through to any version.
+            ch if ch == "/meta" || ch.starts_with("/meta/") => {
+                Verdict::Refuse(BayeuxError::bad_request(ch, "is not a Bayeux meta channel"))
             }
             ch => {
                 if let Some(client_id) = client_id {
@@ -203,8 +207,31 @@ impl Gate {
             if let Err(e) = auth.verify(secret, value, now / 1000) {
                 return Verdict::Refuse(e);
             }
+            if let Some(client_id) = msg.client_id.as_deref() {
+                if let Some(client) = self.served.lock().clients.get_mut(client_id) {
+                    client.allow_room(room);
+                }
+            }
         }
         Verdict::Pass
+    }
+
+    /// Whether `client_id` may receive a publication on `channel`: with a
+    /// secret, a room's lists go only to the clients that showed a valid
+    /// token for that room, however they subscribed (a wildcard, a long
+    /// subscription list); everything else goes to every subscriber.
+    pub(crate) fn may_receive(&self, client_id: &str, channel: &str) -> bool {
+        if self.secret.is_none() {
+            return true;
+        }
+        let Some((room, _)) = channel::room_of_list_channel(channel) else {
+            return !channel::is_server_only(channel);
+        };
+        self.served
+            .lock()
+            .clients
+            .get(client_id)
+            .is_some_and(|c| c.may_watch.iter().any(|r| r == room))
     }
 
     fn connect(&self, client_id: &str, auth: Auth, value: &Value, now: i64) -> Verdict {
@@ -236,6 +263,7 @@ impl Gate {
                     if let Err(e) = auth.verify(secret, value, now / 1000) {
                         return Verdict::Refuse(e);
                     }
+                    client.allow_room(&auth.room);
                 }
                 client.auth = Some(auth.clone());
                 drop(served);

@@ -14,6 +14,26 @@ pub(crate) struct ServedClient {
     /// `None` until the client's first valid `/meta/connect`.
     pub(crate) auth: Option<Auth>,
     pub(crate) last_seen: i64,
+    /// With a secret: the rooms whose lists this client may receive, those
+    /// it showed a valid token for (in its connect or a subscribe).
+    pub(crate) may_watch: Vec<String>,
+}
+
+impl ServedClient {
+    pub(crate) fn new(now: i64) -> ServedClient {
+        ServedClient {
+            auth: None,
+            last_seen: now,
+            may_watch: Vec::new(),
+        }
+    }
+
+    /// Notes a room this client showed a valid token for.
+    pub(crate) fn allow_room(&mut self, room: &str) {
+        if !self.may_watch.iter().any(|r| r == room) {
+            self.may_watch.push(room.to_owned());
+        }
+    }
 }
 
 #[derive(Default)]

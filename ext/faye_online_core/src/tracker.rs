@@ -189,6 +189,13 @@ impl Tracker {
         self.gate.subscribed(client_id, subscription)
     }
 
+    /// Whether `client_id` may receive a publication on `channel` (see
+    /// the gate's `may_receive`): the host asks before each delivery of a
+    /// room's lists. No I/O.
+    pub fn may_receive(&self, client_id: &str, channel: &str) -> bool {
+        self.gate.may_receive(client_id, channel)
+    }
+
     /// Waits until every event queued so far is applied to the hot store and
     /// written to SQL, or until `timeout`; true if everything landed.
     pub fn flush(&self, timeout: Duration) -> bool {

@@ -475,3 +475,95 @@ fn memberships_follow_the_hot_store_whatever_order_records_arrive_in() {
     assert!(!times.contains_key(&started_key(time)), "{times:?}");
     assert_eq!(times[&spended_key(time)], Value::from(20));
 }
+
+/// With a secret, a room's lists reach only the clients that showed a
+/// token for that room, however they subscribed; without one, everyone.
+#[test]
+fn with_a_secret_lists_reach_only_token_holders() {
+    let secret = "a-secret-of-sixteen+";
+    let f = fixture_with("delivery", json!({"secret": secret}));
+    let t = &f.tracker;
+    let now = clock::now_ms() / 1000;
+    let signed = |uid: u64, room: &str| {
+        let mut value = json!({"room_channel": room, "time_channel": "/courses/5/lessons/1",
+                               "current_user": {"uid": uid, "uname": format!("u{uid}")}});
+        let auth = Auth::from_value(&value).unwrap();
+        value["expires"] = json!(now + 60);
+        value["token"] = json!(crate::auth::sign(secret.as_bytes(), &auth, now + 60));
+        value
+    };
+    t.handshake("student");
+    t.handshake("stranger");
+    t.handshake("teacher");
+    let mut connect4 = connect("student", 9);
+    connect4.auth = Some(Ok(signed(9, "/classes/4")));
+    assert_eq!(t.incoming(&connect4), Verdict::Pass);
+    assert!(t.may_receive("student", "/classes/4/user_list"));
+    assert!(t.may_receive("student", "/classes/4/user_changes"));
+    assert!(!t.may_receive("student", "/classes/5/user_list"));
+    assert!(!t.may_receive("stranger", "/classes/4/user_list"));
+    assert!(!t.may_receive("stranger", "/classes/4/user_changes"));
+    assert!(!t.may_receive("nobody-here", "/classes/4/user_list"));
+    assert!(
+        t.may_receive("stranger", "/chat/4"),
+        "other channels are open"
+    );
+
+    // A watcher shows a token for a room when it subscribes.
+    let subscribe = Incoming {
+        channel: "/meta/subscribe".into(),
+        client_id: Some("teacher".into()),
+        auth: Some(Ok(signed(1, "/classes/5"))),
+        subscription: vec!["/classes/5/user_list".into()],
+    };
+    assert_eq!(t.incoming(&subscribe), Verdict::Pass);
+    assert!(t.may_receive("teacher", "/classes/5/user_list"));
+    assert!(!t.may_receive("teacher", "/classes/4/user_list"));
+
+    // Once the client is gone, nothing more reaches its id.
+    t.session_ended("student");
+    assert!(!t.may_receive("student", "/classes/4/user_list"));
+
+    let open = fixture("delivery_open");
+    assert!(open.tracker.may_receive("anyone", "/classes/4/user_list"));
+}
+
+#[test]
+fn only_bayeux_meta_channels_pass() {
+    let f = fixture("meta");
+    let t = &f.tracker;
+    t.handshake("tab1");
+    for ch in [
+        "/meta/handshake",
+        "/meta/connect",
+        "/meta/subscribe",
+        "/meta/unsubscribe",
+        "/meta/disconnect",
+    ] {
+        let msg = Incoming {
+            channel: ch.into(),
+            client_id: Some("tab1".into()),
+            auth: None,
+            subscription: Vec::new(),
+        };
+        assert_eq!(t.incoming(&msg), Verdict::Pass, "{ch}");
+    }
+    for ch in [
+        "/meta/subscribe/x",
+        "/meta/connect/",
+        "/meta/x",
+        "/meta",
+        "/meta/Subscribe",
+    ] {
+        let msg = Incoming {
+            channel: ch.into(),
+            client_id: Some("tab1".into()),
+            auth: None,
+            subscription: vec!["/classes/4/user_list".into()],
+        };
+        assert!(
+            matches!(t.incoming(&msg), Verdict::Refuse(e) if e.code == 400),
+            "{ch}"
+        );
+    }
+}

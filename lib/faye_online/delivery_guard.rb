@@ -1,0 +1,48 @@
+# frozen_string_literal: true
+
+module FayeOnline
+  # Who may receive what: the guard MemoryEngine asks before each delivery
+  # of a protected channel. With a secret, a room's user_list and
+  # user_changes go only to clients that showed a token for the room (the
+  # tracker knows, in memory); the dashboard's channel only to clients that
+  # subscribed to it with the dashboard's token. No I/O.
+  class DeliveryGuard
+    LIST_SUFFIXES = ["/user_list", "/user_changes"].freeze
+
+    def initialize(tracker, dashboard, secret:)
+      @tracker = tracker
+      @dashboard = dashboard
+      @lists = !secret.nil?
+    end
+
+    def protected?(channel)
+      return false unless channel.is_a?(String)
+
+      (@lists && channel.end_with?(*LIST_SUFFIXES)) || channel == Dashboard::CHANNEL
+    end
+
+    def allowed?(client_id, channel)
+      return @dashboard.member?(client_id) if channel == Dashboard::CHANNEL
+
+      @tracker._may_receive(client_id.to_s, channel)
+    end
+  end
+
+  # The Faye extension that stops a client whose identity was refused. Faye
+  # advises a client whose /meta/connect failed to handshake again, and a
+  # page whose token expired would do so at once, forever, each time as a
+  # new clientId. A refusal of faye-online's (400 or 403 on /meta/connect)
+  # advises `reconnect: none` instead; faye-online.js tells the page, which
+  # may renew its identity.
+  module RefusalAdvice
+    REFUSALS = ["400:", "403:"].freeze
+
+    def self.outgoing(message, callback)
+      error = message["error"]
+      if error.is_a?(String) && message["channel"] == "/meta/connect" && error.start_with?(*REFUSALS)
+        message["advice"] = { "reconnect" => "none" }
+      end
+      callback.call(message)
+    end
+  end
+end
