@@ -94,9 +94,18 @@ module FayeOnline
     def write_csv(path, key_columns, rows)
       CSV.open(path, "w") do |csv|
         csv << key_columns + %w[seconds first_join last_leave]
-        rows.each { |row| csv << row }
+        rows.each { |row| csv << row.map { |cell| inert(cell) } }
       end
       path
+    end
+
+    # Spreadsheets run a cell that starts with = + - @ (or a tab or a
+    # carriage return) as a formula; a name a user chose is data, so such
+    # a cell starts with ' instead (OWASP's advice for CSV injection).
+    FORMULA_START = /\A[=+\-@\t\r]/.freeze
+
+    def inert(cell)
+      cell.is_a?(String) && cell.match?(FORMULA_START) ? "'#{cell}" : cell
     end
 
     # Merged seconds, first join and last leave (nil while one is open).

@@ -159,6 +159,21 @@ RSpec.describe FayeOnline::Reports do
         end
       end
 
+      it "writes names that a spreadsheet would run as formulas as plain text" do
+        names = ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "ann-marie"]
+        sessions = names.each_with_index.map do |name, i|
+          session("f#{i}", 10 + i, name, lesson, "10:00:00", "10:05:00")
+        end
+        formulas = FayeOnlineSpec::ScriptedReader.new(sessions: sessions)
+        Dir.mktmpdir do |dir|
+          paths = described_class.report(formulas, dir: dir, from: at("09:00:00"), to: at("11:00:00"))
+          paths.each do |path|
+            column = CSV.read(path, headers: true).map { |row| row["uname"] }
+            expect(column).to eq ["'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)", "'\tx", "ann-marie"]
+          end
+        end
+      end
+
       it "writes the headers alone when nobody was online" do
         Dir.mktmpdir do |dir|
           paths = described_class.report(reader, dir: dir, from: at("08:00:00"), to: at("09:00:00"))
