@@ -112,6 +112,20 @@ module FayeOnline
       Reports.report(reader, dir: dir, from: from, to: to)
     end
 
+    # The records the database refused for good (a value too long for its
+    # column, a name its charset cannot hold), set aside so that they block
+    # nothing else: [{"id" => 1, "record" => "{...}", "error" => "...",
+    # "created_at" => "..."}, ...].
+    def failed_records
+      reader._failed_records
+    end
+
+    # Writes the records set aside again, once their cause is fixed;
+    # returns [written, still failing].
+    def replay_failed
+      reader._replay_failed
+    end
+
     # Waits until every change so far is stored (true), or +timeout+ passes.
     def flush(timeout = 10)
       @server ? @server.flush(timeout) : true

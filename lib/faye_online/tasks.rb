@@ -66,6 +66,22 @@ module FayeOnline
       abort "faye-online: #{e.message}"
     end
 
+    def print_failed(out = $stdout)
+      load_app
+      failed = FayeOnline.failed_records
+      out.puts "faye-online: no records set aside" if failed.empty?
+      failed.each do |row|
+        out.puts "##{row['id']} #{row['created_at']}: #{row['error']}"
+        out.puts "  #{row['record']}"
+      end
+    end
+
+    def replay(out = $stdout)
+      load_app
+      written, failing = FayeOnline.replay_failed
+      out.puts "faye-online: wrote #{written} records set aside; #{failing} still refused"
+    end
+
     def start_server
       root = app_root
       unless File.file?(File.join(root, "faye.ru"))
@@ -107,6 +123,16 @@ namespace :faye_online do
   desc "Write CSV of time per lesson and per user (FROM=2026-01-01 TO=2026-02-01 DIR=reports)"
   task :report do
     FayeOnline::Tasks.write_report
+  end
+
+  desc "List the records the database refused for good, set aside with why"
+  task :failed do
+    FayeOnline::Tasks.print_failed
+  end
+
+  desc "Write the records set aside again, once their cause is fixed"
+  task :replay do
+    FayeOnline::Tasks.replay
   end
 end
 

@@ -74,6 +74,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     query.define_method("_online_time", method!(RbQuery::online_time, 2))?;
     query.define_method("_status", method!(RbQuery::status, 0))?;
     query.define_method("_sessions", method!(RbQuery::sessions, 3))?;
+    query.define_method("_failed_records", method!(RbQuery::failed_records, 0))?;
+    query.define_method("_replay_failed", method!(RbQuery::replay_failed, 0))?;
 
     let publication = native.define_class("Publication", ruby.class_object())?;
     publication.define_method("channel", method!(Publication::channel, 0))?;

@@ -38,6 +38,19 @@ impl RbQuery {
         json_to_ruby(ruby, &status)
     }
 
+    /// The records set aside: hashes with `id`, `record` (JSON text),
+    /// `error` and `created_at`.
+    pub fn failed_records(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+        let failed = query(ruby, || rb_self.0.failed_records())?;
+        let value = serde_json::to_value(failed).map_err(|e| store_error(ruby, e))?;
+        json_to_ruby(ruby, &value)
+    }
+
+    /// Writes the records set aside again: `[written, still failing]`.
+    pub fn replay_failed(ruby: &Ruby, rb_self: &Self) -> Result<(usize, usize), Error> {
+        query(ruby, || rb_self.0.replay_failed())
+    }
+
     /// The sessions of `uid` (nil: everyone) that overlap
     /// `[after_ms, before_ms)`: hashes with `client_id`, `uid`, `uname`,
     /// `lesson`, `joined_ms` and `left_ms` (nil while open).

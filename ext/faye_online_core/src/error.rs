@@ -60,6 +60,11 @@ pub enum StoreError {
     Deadlock(String),
     #[error("sqlite: {0}")]
     Sqlite(String),
+    /// The database refused this data for good (a value too long for its
+    /// column, a character its charset cannot hold): trying again cannot
+    /// help, so the record is set aside.
+    #[error("{0}")]
+    Rejected(String),
     #[error("json: {0}")]
     Json(String),
     /// Anything else: a missing row, a bad URL, a thread that would not start.
@@ -75,6 +80,11 @@ impl StoreError {
     pub fn is_deadlock(&self) -> bool {
         matches!(self, StoreError::Deadlock(_))
     }
+
+    /// Whether trying again cannot help (see [`StoreError::Rejected`]).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Rejected(_))
+    }
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -86,11 +96,20 @@ impl From<redis::RedisError> for StoreError {
 /// MySQL's `ER_LOCK_DEADLOCK`.
 const MYSQL_DEADLOCK: u16 = 1213;
 
+/// MySQL's errors about the data itself, which no retry can cure: bad
+/// null (1048), value out of range (1264), data truncated (1265), no
+/// default (1364), incorrect string value for the charset (1366), invalid
+/// character string (1300), incorrect value (1292), data too long (1406).
+const MYSQL_REJECTED: [u16; 8] = [1048, 1264, 1265, 1292, 1300, 1364, 1366, 1406];
+
 impl From<mysql::Error> for StoreError {
     fn from(e: mysql::Error) -> Self {
         match &e {
             mysql::Error::MySqlError(server) if server.code == MYSQL_DEADLOCK => {
                 StoreError::Deadlock(e.to_string())
+            }
+            mysql::Error::MySqlError(server) if MYSQL_REJECTED.contains(&server.code) => {
+                StoreError::Rejected(format!("mysql: {e}"))
             }
             _ => StoreError::MySql(e.to_string()),
         }
@@ -99,7 +118,15 @@ impl From<mysql::Error> for StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        use rusqlite::ErrorCode::{ConstraintViolation, TooBig, TypeMismatch};
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, ConstraintViolation | TooBig | TypeMismatch) =>
+            {
+                StoreError::Rejected(format!("sqlite: {e}"))
+            }
+            _ => StoreError::Sqlite(e.to_string()),
+        }
     }
 }
 
@@ -127,5 +154,26 @@ mod tests {
         assert!(deadlock.to_string().starts_with("mysql: "));
         assert!(!StoreError::from(server(1406, "Data too long")).is_deadlock());
         assert!(!StoreError::other("Deadlock in the text only").is_deadlock());
+    }
+
+    #[test]
+    fn data_the_database_refuses_is_told_from_a_database_away() {
+        let server = |code: u16| {
+            StoreError::from(mysql::Error::MySqlError(mysql::MySqlError {
+                state: "22001".into(),
+                code,
+                message: "refused".into(),
+            }))
+        };
+        for code in [1406, 1366] {
+            assert!(server(code).is_permanent(), "{code}");
+            assert!(server(code).to_string().starts_with("mysql: "));
+        }
+        // Missing tables, a lost connection, a lock wait: tried again.
+        for code in [1146, 2013, 1205, 1213] {
+            assert!(!server(code).is_permanent(), "{code}");
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(!StoreError::from(mysql::Error::IoError(io)).is_permanent());
     }
 }

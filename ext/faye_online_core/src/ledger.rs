@@ -26,7 +26,8 @@ pub trait Memberships: Send + Sync {
 }
 
 /// One durable change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind")]
 pub enum Record {
     /// A clientId came (`status` 1) or went (`status` 0).
     Login {
@@ -124,6 +125,24 @@ pub fn edit_times(times: &mut Map<String, Value>, record: &Record, live: Option<
         }
         _ => {}
     }
+}
+
+/// `value` as JSON text in ASCII only (every other character as a `\u`
+/// escape), which a table of any charset holds.
+pub fn ascii_json(value: &impl serde::Serialize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// Puts `uid` in the sorted `list` or takes it out.
@@ -240,6 +259,19 @@ pub fn parse_times(text: Option<&str>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_round_trip_through_ascii_json() {
+        let record = Record::RoomJoin {
+            room: "/classes/4".into(),
+            uid: 7,
+            uname: "Zoë 😀 \"q\"".into(),
+        };
+        let text = ascii_json(&record);
+        assert!(text.is_ascii(), "{text}");
+        assert!(text.contains(r#""kind":"RoomJoin""#), "{text}");
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), record);
+    }
 
     #[test]
     fn reads_old_gem_data_leniently() {

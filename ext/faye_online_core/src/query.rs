@@ -43,6 +43,17 @@ impl Query {
         }
     }
 
+    /// The records the database refused for good, set aside (see
+    /// [`DurableStore::set_aside`]).
+    pub fn failed_records(&self) -> Result<Vec<crate::durable::FailedRecord>, StoreError> {
+        self.durable.lock().failed_records()
+    }
+
+    /// Writes the records set aside again: (written, still failing).
+    pub fn replay_failed(&self) -> Result<(usize, usize), StoreError> {
+        self.durable.lock().replay_failed()
+    }
+
     /// Every room's online list as SQL records it (not the hot store).
     pub fn recorded_online_lists(&self) -> Result<Vec<(String, Vec<User>)>, StoreError> {
         self.durable.lock().online_lists()

@@ -2,7 +2,8 @@
 //! batches, retrying until they land, so that presence never waits on SQL.
 
 use crate::durable::DurableStore;
-use crate::ledger::{Memberships, Record};
+use crate::error::StoreError;
+use crate::ledger::{ascii_json, Memberships, Record};
 use crate::outbox::{LogLevel, Outbox};
 use crate::retry::retry_until_ok;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -73,6 +74,9 @@ struct Sink {
     pending: Arc<AtomicUsize>,
     outbox: Arc<Outbox>,
     stopping: Arc<AtomicBool>,
+    /// Whether old tables were checked for a charset that cannot hold
+    /// every name (once, after the first write).
+    charsets_checked: bool,
 }
 
 /// A writer for `durable`, and the queue that feeds it.
@@ -99,6 +103,7 @@ pub(crate) fn writer(
             pending,
             outbox,
             stopping,
+            charsets_checked: false,
         },
     };
     (queue, writer)
@@ -152,24 +157,92 @@ impl Writer {
 }
 
 impl Sink {
+    /// Writes `batch`, retrying while the database is away. A record the
+    /// database refuses for good (see [`StoreError::is_permanent`]) is
+    /// isolated: the others are written without it, and it is set aside
+    /// where an operator sees it and can replay it. Nothing else waits on
+    /// it.
     fn apply(&mut self, batch: &mut Vec<Record>) {
         if batch.is_empty() {
             return;
         }
+        let count = batch.len();
         let what = format!("write to {}", self.durable.url_for_logs());
         let durable = &mut self.durable;
         let memberships = self.memberships.as_ref();
-        if retry_until_ok(&self.outbox, &self.stopping, &what, || {
-            durable.apply_batch(batch, Some(memberships))
-        })
-        .is_none()
-        {
+        let outbox = self.outbox.as_ref();
+        let written = retry_until_ok(outbox, &self.stopping, &what, || {
+            match durable.apply_batch(batch, Some(memberships)) {
+                Ok(()) => {
+                    batch.clear();
+                    Ok(())
+                }
+                Err(e) if e.is_permanent() => isolate(durable, memberships, outbox, batch),
+                Err(e) => Err(e),
+            }
+        });
+        if written.is_none() {
             for record in batch.iter() {
                 self.outbox
                     .log(LogLevel::Error, format!("dropped {record:?} at shutdown"));
             }
+        } else if !self.charsets_checked {
+            self.charsets_checked = true;
+            match self.durable.charset_warnings() {
+                Ok(warnings) => {
+                    for w in warnings {
+                        self.outbox.log(LogLevel::Warn, w);
+                    }
+                }
+                Err(e) => self.outbox.log(
+                    LogLevel::Warn,
+                    format!("could not check the tables' charsets: {e}"),
+                ),
+            }
         }
-        self.pending.fetch_sub(batch.len(), Ordering::SeqCst);
+        self.pending.fetch_sub(count, Ordering::SeqCst);
         batch.clear();
+    }
+}
+
+/// Writes `batch` one record at a time, in order, taking each out of it as
+/// it lands or is set aside; a failure that may pass returns with the rest
+/// still in `batch`, for the retry loop.
+fn isolate(
+    durable: &mut DurableStore,
+    memberships: &dyn Memberships,
+    outbox: &Outbox,
+    batch: &mut Vec<Record>,
+) -> Result<(), StoreError> {
+    while let Some(record) = batch.first() {
+        match durable.apply_batch(std::slice::from_ref(record), Some(memberships)) {
+            Ok(()) => {}
+            Err(e) if e.is_permanent() => set_aside(durable, outbox, record, &e),
+            Err(e) => return Err(e),
+        }
+        batch.remove(0);
+    }
+    Ok(())
+}
+
+/// Keeps a record the database refused for good in
+/// `faye_online_failed_records`, or, if even that fails, in the log.
+fn set_aside(durable: &mut DurableStore, outbox: &Outbox, record: &Record, error: &StoreError) {
+    match durable.set_aside(record, error) {
+        Ok(()) => outbox.log(
+            LogLevel::Error,
+            format!(
+                "set aside a record the database refuses ({error}): {}; \
+                 see faye_online_failed_records, fix the cause, then rake faye_online:replay",
+                ascii_json(record)
+            ),
+        ),
+        Err(e) => outbox.log(
+            LogLevel::Error,
+            format!(
+                "the database refuses a record ({error}) and it could not be set aside ({e}): {}",
+                ascii_json(record)
+            ),
+        ),
     }
 }

@@ -10,21 +10,30 @@ use std::time::{Duration, Instant};
 /// The tables as the migrations in `db/migrate` create them, for the Rust
 /// tests only (the migrations stay the one source of truth).
 pub fn create_schema(conn: &mut dyn SqlConn) {
-    let (id, text) = match conn.dialect() {
-        sql::Dialect::MySql => ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "TEXT"),
-        sql::Dialect::Sqlite => ("id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL", "TEXT"),
+    let (id, text, long_text) = match conn.dialect() {
+        sql::Dialect::MySql => (
+            "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+            "TEXT",
+            "MEDIUMTEXT",
+        ),
+        sql::Dialect::Sqlite => (
+            "id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL",
+            "TEXT",
+            "TEXT",
+        ),
     };
     for ddl in [
         format!("CREATE TABLE faye_channels ({id}, name VARCHAR(255), created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
         "CREATE UNIQUE INDEX index_faye_channels_on_name ON faye_channels (name)".to_string(),
         format!("CREATE TABLE faye_channel_online_lists ({id}, channel_id INTEGER DEFAULT 0, user_info_list {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
         "CREATE UNIQUE INDEX index_faye_channel_online_lists_on_channel_id ON faye_channel_online_lists (channel_id)".to_string(),
-        format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+        format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {long_text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
         "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
         "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
         "CREATE INDEX idx_client_status ON faye_user_login_logs (clientId, status)".to_string(),
         format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at DATETIME, updated_at DATETIME)"),
         "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
+        format!("CREATE TABLE faye_online_failed_records ({id}, record {text} NOT NULL, error {text} NOT NULL, created_at DATETIME, updated_at DATETIME)"),
     ] {
         conn.execute(&ddl, &[]).unwrap();
     }
@@ -38,6 +47,7 @@ pub fn recreate_schema(conn: &mut dyn SqlConn) {
         "faye_user_online_times",
         "faye_user_login_logs",
         "faye_online_user_names",
+        "faye_online_failed_records",
     ] {
         conn.execute(&format!("DROP TABLE IF EXISTS {t}"), &[])
             .unwrap();
@@ -97,6 +107,26 @@ pub fn test_mysql_url() -> Option<String> {
         eprintln!("skipped: FAYE_ONLINE_TEST_MYSQL_URL is not set");
     }
     url
+}
+
+/// A MySQL database of its own for one test, beside the one of
+/// `FAYE_ONLINE_TEST_MYSQL_URL` (`<that name>_<name>`), created if missing
+/// and with fresh tables; `None` (the test skips) when that is not set.
+pub fn test_mysql_database(name: &str) -> Option<String> {
+    let base = test_mysql_url()?;
+    let (server, db) = base
+        .rsplit_once('/')
+        .expect("FAYE_ONLINE_TEST_MYSQL_URL ends with /<database>");
+    let db = format!("{db}_{name}");
+    let mut conn = sql::open(&format!("{server}/")).expect("the test MySQL server");
+    conn.execute(
+        &format!("CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4"),
+        &[],
+    )
+    .unwrap();
+    let url = format!("{server}/{db}");
+    recreate_schema(sql::open(&url).unwrap().as_mut());
+    Some(url)
 }
 
 /// Waits until `cond` holds, polling every 10 ms, and panics naming

@@ -567,3 +567,129 @@ fn only_bayeux_meta_channels_pass() {
         );
     }
 }
+
+/// Old tables on MySQL: a user's times past a TEXT column's 64 KB, and a
+/// `utf8` (3-byte) names table that cannot hold an emoji. The records the
+/// database refuses for good are set aside, logged, and block nothing:
+/// everyone else's rows are written. Once the tables are fixed, a replay
+/// writes them.
+#[test]
+fn records_the_database_refuses_are_set_aside_and_block_nothing() {
+    let Some(url) = crate::test_support::test_mysql_database("aside") else {
+        return;
+    };
+    let mut conn = crate::sql::open(&url).unwrap();
+    for ddl in [
+        "ALTER TABLE faye_user_online_times MODIFY online_times TEXT",
+        "ALTER TABLE faye_online_user_names CONVERT TO CHARACTER SET utf8mb3",
+    ] {
+        conn.execute(ddl, &[]).unwrap();
+    }
+    // User 5 attended so many lessons that one more overflows the row.
+    let mut full = serde_json::Map::new();
+    let mut bytes = 2;
+    while bytes < 65_480 {
+        let key = format!("/courses/{}/lessons/1_spended", full.len());
+        bytes += key.len() + 6; // "key":60,
+        full.insert(key, Value::from(60));
+    }
+    let mut durable = DurableStore::new(&url);
+    durable
+        .apply(&Record::TimerStop {
+            uid: 5,
+            time: "/courses/0/lessons/1".into(),
+            started_ms: 0,
+            credited_ms: 0,
+            restored: false,
+        })
+        .unwrap();
+    conn.execute(
+        "UPDATE faye_user_online_times SET online_times = ? WHERE user_id = 5",
+        &[Value::Object(full).to_string().into()],
+    )
+    .unwrap();
+
+    let config =
+        Config::from_json(&json!({"database_url": url, "gc_interval_ms": 0}).to_string()).unwrap();
+    let t = Tracker::new(&config).unwrap();
+    let tab = |id: &str, uid: u64, uname: &str| {
+        let mut msg = connect(id, uid);
+        if let Some(Ok(v)) = &mut msg.auth {
+            v["current_user"]["uname"] = json!(uname);
+            v["time_channel"] = json!(format!("/courses/new{uid}/lessons/1"));
+        }
+        t.handshake(id);
+        assert_eq!(t.incoming(&msg), Verdict::Pass);
+    };
+    tab("five", 5, "five");
+    tab("six", 6, "six 😀");
+    tab("seven", 7, "seven");
+    assert!(t.flush(Duration::from_secs(10)));
+
+    // Five's join landed (only the timer's row overflows); six's did not.
+    assert_eq!(durable.online_uids("/classes/4").unwrap(), vec![5, 7]);
+    assert_eq!(durable.user_name(7).unwrap(), "seven");
+    let logged_in: Vec<String> = conn
+        .all_rows(
+            "SELECT clientId FROM faye_user_login_logs ORDER BY clientId",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect();
+    assert_eq!(logged_in, vec!["five", "seven", "six"]);
+    let failed = durable.failed_records().unwrap();
+    let kinds: Vec<&str> = failed
+        .iter()
+        .map(|f| {
+            if f.record.contains("RoomJoin") {
+                "join"
+            } else {
+                "timer"
+            }
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2, "{failed:?}");
+    assert!(
+        kinds.contains(&"join") && kinds.contains(&"timer"),
+        "{failed:?}"
+    );
+    assert!(failed.iter().all(|f| f.record.is_ascii()));
+    let mut logs: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let done = |logs: &[String]| {
+        logs.iter()
+            .filter(|l| l.starts_with("set aside a record"))
+            .count()
+            == 2
+            && logs
+                .iter()
+                .any(|l| l.contains("faye_online_user_names.uname is in utf8"))
+    };
+    while !done(&logs) {
+        assert!(std::time::Instant::now() < deadline, "{logs:#?}");
+        logs.extend(t.drain().into_iter().filter_map(|n| match n {
+            Notification::Log { text, .. } => Some(text),
+            _ => None,
+        }));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.close(Duration::from_secs(5));
+
+    // The operator widens and converts the tables, and replays.
+    for ddl in [
+        "ALTER TABLE faye_user_online_times MODIFY online_times MEDIUMTEXT",
+        "ALTER TABLE faye_online_user_names CONVERT TO CHARACTER SET utf8mb4",
+    ] {
+        conn.execute(ddl, &[]).unwrap();
+    }
+    assert_eq!(durable.replay_failed().unwrap(), (2, 0));
+    assert!(durable.failed_records().unwrap().is_empty());
+    assert_eq!(durable.user_name(6).unwrap(), "six 😀");
+    assert_eq!(durable.online_uids("/classes/4").unwrap(), vec![5, 6, 7]);
+    assert!(durable
+        .online_times(5)
+        .unwrap()
+        .contains_key(&started_key("/courses/new5/lessons/1")));
+}

@@ -554,6 +554,9 @@ fn parse_int(row: &[Option<String>], i: usize) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::other(format!("expected an integer in column {i}")))
 }
 
+mod failed;
+
+pub use failed::FailedRecord;
+
 #[cfg(test)]
-#[path = "durable_tests.rs"]
 mod tests;

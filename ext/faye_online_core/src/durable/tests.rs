@@ -264,3 +264,32 @@ fn keeps_the_durable_contract_on_mysql() {
     recreate_schema(conn.as_mut());
     contract(&url);
 }
+
+/// A user who attended three thousand lessons: the widened column holds
+/// the row (a MySQL TEXT stopped at 64 KB, about two thousand lessons).
+#[test]
+fn a_lifetime_of_lessons_fits_in_one_row_on_mysql() {
+    let Some(url) = crate::test_support::test_mysql_database("lifetime") else {
+        return;
+    };
+    let mut store = DurableStore::new(&url);
+    let stops: Vec<Record> = (0..3000)
+        .map(|i| Record::TimerStop {
+            uid: 9,
+            time: format!("/courses/{i}/lessons/{}", i % 7 + 1),
+            started_ms: 1_700_000_000_000,
+            credited_ms: 60_000,
+            restored: false,
+        })
+        .collect();
+    for chunk in stops.chunks(256) {
+        store.apply_batch(chunk, None).unwrap();
+    }
+    let times = store.online_times(9).unwrap();
+    assert_eq!(times.len(), 3000);
+    assert_eq!(
+        times[&spended_key("/courses/2999/lessons/4")],
+        Value::from(60)
+    );
+    assert!(Value::Object(times).to_string().len() > 65_535);
+}
