@@ -112,6 +112,20 @@ impl RedisStore {
         format!("{}time:{time}:{what}", self.prefix)
     }
 
+    /// Refuses a Redis server older than the commands the scripts use
+    /// (`ZADD … GT` needs 6.2): better said once at start than retried
+    /// forever. An error reaching the server is returned as it is.
+    pub fn check_version(&self) -> Result<(), StoreError> {
+        let info: String = self.with_conn(|c| redis::cmd("INFO").arg("server").query(c))?;
+        match server_version(&info) {
+            Some(version) if version < MINIMUM_VERSION => Err(StoreError::Rejected(format!(
+                "Redis {}.{}.{} is too old: faye-online needs Redis {}.{} or later",
+                version.0, version.1, version.2, MINIMUM_VERSION.0, MINIMUM_VERSION.1
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The Redis pub/sub channel on which processes share publications.
     pub fn broadcast_channel(&self) -> String {
         self.key("user_lists")
@@ -184,6 +198,22 @@ impl RedisStore {
             Ok(())
         })
     }
+}
+
+/// The oldest Redis the store works with (`ZADD … GT`, `ZRANGE … BYSCORE`).
+const MINIMUM_VERSION: (u32, u32, u32) = (6, 2, 0);
+
+/// `redis_version` from the text of `INFO server`.
+fn server_version(info: &str) -> Option<(u32, u32, u32)> {
+    let line = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("redis_version:"))?;
+    let mut parts = line.split('.').map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 fn bad_reply(what: &str, v: &Value) -> StoreError {
@@ -523,6 +553,21 @@ mod tests {
                 .unwrap()
                 .timer_restored
         );
+    }
+
+    #[test]
+    fn reads_the_server_version() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(server_version(info), Some((7, 0, 15)));
+        assert!(server_version("redis_version:6.0.9").unwrap() < MINIMUM_VERSION);
+        assert!(server_version("redis_version:6.2.0").unwrap() >= MINIMUM_VERSION);
+        assert_eq!(server_version("nothing here"), None);
+        if let Some(url) = crate::test_support::test_redis_url() {
+            RedisStore::new(&url, "fo_version")
+                .unwrap()
+                .check_version()
+                .unwrap();
+        }
     }
 
     #[test]

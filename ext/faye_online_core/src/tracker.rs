@@ -67,6 +67,13 @@ impl Tracker {
             Some(url) => Some(Arc::new(RedisStore::new(url, &config.namespace)?)),
             None => None,
         };
+        if let Some(redis) = &redis {
+            match redis.check_version() {
+                Err(e) if e.is_permanent() => return Err(e),
+                // Unreachable now: presence retries until it is back.
+                _ => {}
+            }
+        }
         let hot: Arc<dyn HotStore> = match &redis {
             Some(r) => r.clone(),
             None => Arc::new(MemoryStore::new()),
