@@ -3,6 +3,7 @@
 
 use crate::convert::{config_from, incoming_from};
 use crate::errors::{configuration_error, store_error};
+use crate::gvl::without_gvl;
 use crate::notifications;
 use crate::query::RbQuery;
 use faye_online_core::{BayeuxError, Tracker, Verdict};
@@ -10,6 +11,18 @@ use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
 use std::os::fd::IntoRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
+
+/// A wait of `seconds`: negative is none, more than an hour an hour, and
+/// what is not a number an ArgumentError.
+fn timeout(ruby: &Ruby, seconds: f64) -> Result<Duration, Error> {
+    if seconds.is_nan() {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            "the timeout must be a number of seconds",
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+}
 
 #[magnus::wrap(class = "FayeOnline::Native::Tracker", free_immediately, size)]
 pub struct RbTracker(Tracker);
@@ -88,14 +101,19 @@ impl RbTracker {
         self.0.take_waker_fd().map(|s| s.into_raw_fd())
     }
 
-    pub fn flush(&self, seconds: f64) -> bool {
-        self.0
-            .flush(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+    /// Waits (without Ruby's global lock, so the reactor and other
+    /// threads run meanwhile) until everything queued is stored, or
+    /// `seconds` pass.
+    pub fn flush(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<bool, Error> {
+        let timeout = timeout(ruby, seconds)?;
+        without_gvl(|| rb_self.0.flush(timeout)).map_err(|e| store_error(ruby, e))
     }
 
-    pub fn close(&self, seconds: f64) -> bool {
-        self.0
-            .close(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0)))
+    /// Flushes (up to `seconds`) and stops the threads, without Ruby's
+    /// global lock.
+    pub fn close(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<bool, Error> {
+        let timeout = timeout(ruby, seconds)?;
+        without_gvl(|| rb_self.0.close(timeout)).map_err(|e| store_error(ruby, e))
     }
 
     /// The read API on this tracker's stores.

@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
@@ -57,6 +58,32 @@ pub(crate) enum Event {
     Resync,
     Barrier(Sender<()>),
     Stop,
+}
+
+impl Event {
+    /// What the event is, for logs.
+    fn kind(&self) -> &'static str {
+        match self {
+            Event::Connect { .. } => "a connect",
+            Event::Disconnect { .. } => "a disconnect",
+            Event::Snapshot { .. } => "a snapshot",
+            Event::Touch(_) => "last-seen times",
+            Event::Sweep => "a sweep",
+            Event::Repair => "the repair at start",
+            Event::Resync => "a resync",
+            Event::Barrier(_) => "a flush",
+            Event::Stop => "the stop",
+        }
+    }
+}
+
+/// The message a panic carried, for the log.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// Writes last-seen times to the hot store every second and asks for a
@@ -138,62 +165,81 @@ impl Worker {
         }
     }
 
+    /// Handles events until `Stop`. A bug that panics while handling one
+    /// event is logged, and the worker goes on with the next: presence
+    /// never stops silently.
     pub(crate) fn run(self, events: Receiver<Event>) {
         while let Ok(event) = events.recv() {
-            match event {
-                Event::Connect {
-                    client_id,
-                    auth,
-                    at,
-                } => self.connect(&client_id, &auth, at),
-                Event::Disconnect { client_id, at } => self.disconnect(&client_id, at),
-                Event::Snapshot {
-                    client_id,
-                    room,
-                    changes,
-                } => {
-                    if let Some(users) = self.with_hot("read a room", || self.hot.room_users(&room))
-                    {
-                        let (channel, data) = if changes {
-                            (
-                                channel::user_changes_channel(&room),
-                                user_changes_message(&room, users.len(), Some(&users), None),
-                            )
-                        } else {
-                            (
-                                channel::user_list_channel(&room),
-                                user_list_message(&room, &users, None),
-                            )
-                        };
-                        self.outbox.push(Notification::Deliver {
-                            client_id,
-                            channel,
-                            data,
-                        });
-                    }
-                }
-                Event::Touch(seen) => {
-                    self.with_hot("record last-seen times", || self.hot.touch(&seen));
-                }
-                Event::Sweep => self.sweep(),
-                Event::Repair => self.repair(),
-                Event::Resync => {
-                    self.resync.set(true);
-                    self.with_hot("restore presence", || Ok(()));
-                    let watched: Vec<String> = self.served.lock().watched.iter().cloned().collect();
-                    for room in watched {
-                        self.snapshot_here(&room);
-                    }
-                }
-                Event::Barrier(ack) => {
-                    self.writes.barrier(ack);
-                }
-                Event::Stop => {
-                    self.writes.stop();
-                    return;
-                }
+            let kind = event.kind();
+            match catch_unwind(AssertUnwindSafe(|| self.handle(event))) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(panic) => self.outbox.log(
+                    LogLevel::Error,
+                    format!(
+                        "the presence worker hit a bug handling {kind} ({}); it goes on with the next event",
+                        panic_text(panic.as_ref())
+                    ),
+                ),
             }
         }
+    }
+
+    /// Applies one event; false after `Stop`.
+    fn handle(&self, event: Event) -> bool {
+        match event {
+            Event::Connect {
+                client_id,
+                auth,
+                at,
+            } => self.connect(&client_id, &auth, at),
+            Event::Disconnect { client_id, at } => self.disconnect(&client_id, at),
+            Event::Snapshot {
+                client_id,
+                room,
+                changes,
+            } => {
+                if let Some(users) = self.with_hot("read a room", || self.hot.room_users(&room)) {
+                    let (channel, data) = if changes {
+                        (
+                            channel::user_changes_channel(&room),
+                            user_changes_message(&room, users.len(), Some(&users), None),
+                        )
+                    } else {
+                        (
+                            channel::user_list_channel(&room),
+                            user_list_message(&room, &users, None),
+                        )
+                    };
+                    self.outbox.push(Notification::Deliver {
+                        client_id,
+                        channel,
+                        data,
+                    });
+                }
+            }
+            Event::Touch(seen) => {
+                self.with_hot("record last-seen times", || self.hot.touch(&seen));
+            }
+            Event::Sweep => self.sweep(),
+            Event::Repair => self.repair(),
+            Event::Resync => {
+                self.resync.set(true);
+                self.with_hot("restore presence", || Ok(()));
+                let watched: Vec<String> = self.served.lock().watched.iter().cloned().collect();
+                for room in watched {
+                    self.snapshot_here(&room);
+                }
+            }
+            Event::Barrier(ack) => {
+                self.writes.barrier(ack);
+            }
+            Event::Stop => {
+                self.writes.stop();
+                return false;
+            }
+        }
+        true
     }
 
     /// Runs `f` on the hot store until it succeeds, backing off up to 5 s,
@@ -473,5 +519,113 @@ impl Worker {
             self.served.lock().clients.remove(&client_id);
             self.disconnect(&client_id, last_seen);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::presence::contract::auth;
+    use crate::presence::{ClientRecord, DisconnectOutcome};
+    use crate::sql_writer;
+    use crate::test_support::TempSqlite;
+    use crate::tracker::HotMemberships;
+    use std::sync::mpsc;
+
+    /// The memory store, with a bug: it panics for uid 666.
+    struct Buggy(MemoryStore);
+
+    impl HotStore for Buggy {
+        fn connect(&self, id: &str, a: &Auth, now: i64) -> Result<ConnectOutcome, StoreError> {
+            assert_ne!(a.user.uid, 666, "a bug in the store");
+            self.0.connect(id, a, now)
+        }
+        fn disconnect(&self, id: &str, at: i64) -> Result<Option<DisconnectOutcome>, StoreError> {
+            self.0.disconnect(id, at)
+        }
+        fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
+            self.0.room_users(room)
+        }
+        fn room_count(&self, room: &str) -> Result<usize, StoreError> {
+            self.0.room_count(room)
+        }
+        fn room_has(&self, room: &str, uid: u64) -> Result<bool, StoreError> {
+            self.0.room_has(room, uid)
+        }
+        fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError> {
+            self.0.timer_started_at(uid, time)
+        }
+        fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
+            self.0.touch(seen)
+        }
+        fn last_seen(&self, id: &str) -> Result<Option<i64>, StoreError> {
+            self.0.last_seen(id)
+        }
+        fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+            self.0.clients()
+        }
+        fn stale_clients(&self, before: i64, n: usize) -> Result<Vec<(String, i64)>, StoreError> {
+            self.0.stale_clients(before, n)
+        }
+    }
+
+    #[test]
+    fn a_bug_in_one_event_is_logged_and_the_worker_goes_on() {
+        let db = TempSqlite::new("worker_panic");
+        let config =
+            Config::from_json(&serde_json::json!({"database_url": db.url}).to_string()).unwrap();
+        let hot: Arc<dyn HotStore> = Arc::new(Buggy(MemoryStore::new()));
+        let (outbox, _wake) = Outbox::new().unwrap();
+        let outbox = Arc::new(outbox);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (writes, writer) = sql_writer::writer(
+            crate::durable::DurableStore::new(&db.url),
+            Arc::new(HotMemberships(hot.clone())),
+            1000,
+            outbox.clone(),
+            stopping.clone(),
+        );
+        let writer = std::thread::spawn(move || writer.run());
+        let query = Arc::new(Query::with_hot(hot.clone(), &db.url));
+        let worker = Worker::new(
+            &config,
+            hot.clone(),
+            query,
+            writes,
+            outbox.clone(),
+            Arc::new(Mutex::new(Served::default())),
+            stopping,
+        );
+        let (tx, rx) = mpsc::channel();
+        let worker = std::thread::spawn(move || worker.run(rx));
+        let connect = |id: &str, uid| Event::Connect {
+            client_id: id.into(),
+            auth: auth("/classes/4", "/courses/5/lessons/1", uid, "u"),
+            at: 1_000,
+        };
+        tx.send(connect("bad", 666)).unwrap();
+        tx.send(connect("good", 7)).unwrap();
+        let (ack, acked) = mpsc::channel();
+        tx.send(Event::Barrier(ack)).unwrap();
+        acked.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(hot.room_users("/classes/4").unwrap().len(), 1);
+        let logs: Vec<String> = outbox
+            .drain()
+            .into_iter()
+            .filter_map(|n| match n {
+                Notification::Log { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("hit a bug handling a connect")
+                    && l.contains("a bug in the store")),
+            "{logs:?}"
+        );
+        tx.send(Event::Stop).unwrap();
+        worker.join().unwrap();
+        writer.join().unwrap();
     }
 }

@@ -5,7 +5,9 @@ use crate::durable::DurableStore;
 use crate::error::StoreError;
 use crate::ledger::{ascii_json, Memberships, Record};
 use crate::outbox::{LogLevel, Outbox};
+use crate::presence_worker::panic_text;
 use crate::retry::retry_until_ok;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -141,22 +143,45 @@ impl Writer {
                         }
                     }
                     WriteOp::Barrier(ack) => {
-                        sink.apply(&mut batch);
+                        sink.write(&mut batch);
                         let _ = ack.send(());
                         next = writes.try_recv().ok();
                     }
                     WriteOp::Stop => {
-                        sink.apply(&mut batch);
+                        sink.write(&mut batch);
                         return;
                     }
                 }
             }
-            sink.apply(&mut batch);
+            sink.write(&mut batch);
         }
     }
 }
 
 impl Sink {
+    /// Writes `batch` (see [`Sink::apply`]) and empties it. A bug that
+    /// panics on the way is logged with every record it left unwritten,
+    /// the connection is dropped (it may be inside a transaction), and the
+    /// writer goes on: writes never stop silently.
+    fn write(&mut self, batch: &mut Vec<Record>) {
+        let count = batch.len();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.apply(batch))) {
+            self.durable.reset();
+            let why = panic_text(panic.as_ref());
+            for record in batch.iter() {
+                self.outbox.log(
+                    LogLevel::Error,
+                    format!(
+                        "the SQL writer hit a bug ({why}) and did not write {}",
+                        ascii_json(record)
+                    ),
+                );
+            }
+        }
+        self.pending.fetch_sub(count, Ordering::SeqCst);
+        batch.clear();
+    }
+
     /// Writes `batch`, retrying while the database is away. A record the
     /// database refuses for good (see [`StoreError::is_permanent`]) is
     /// isolated: the others are written without it, and it is set aside
@@ -166,7 +191,6 @@ impl Sink {
         if batch.is_empty() {
             return;
         }
-        let count = batch.len();
         let what = format!("write to {}", self.durable.url_for_logs());
         let durable = &mut self.durable;
         let memberships = self.memberships.as_ref();
@@ -200,8 +224,6 @@ impl Sink {
                 ),
             }
         }
-        self.pending.fetch_sub(count, Ordering::SeqCst);
-        batch.clear();
     }
 }
 
@@ -244,5 +266,73 @@ fn set_aside(durable: &mut DurableStore, outbox: &Outbox, record: &Record, error
                 ascii_json(record)
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::Notification;
+    use crate::test_support::TempSqlite;
+
+    /// Memberships with a bug: they panic for uid 666.
+    struct Buggy;
+
+    impl Memberships for Buggy {
+        fn in_room(&self, _room: &str, uid: u64) -> Result<bool, StoreError> {
+            assert_ne!(uid, 666, "a bug in the memberships");
+            Ok(true)
+        }
+        fn timer_started_at(&self, _uid: u64, _time: &str) -> Result<Option<i64>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn a_bug_in_one_batch_is_logged_and_the_writer_goes_on() {
+        let db = TempSqlite::new("writer_panic");
+        let (outbox, _wake) = Outbox::new().unwrap();
+        let outbox = Arc::new(outbox);
+        let (queue, writer) = writer(
+            DurableStore::new(&db.url),
+            Arc::new(Buggy),
+            1000,
+            outbox.clone(),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let writer = std::thread::spawn(move || writer.run());
+        let join = |uid: u64| Record::RoomJoin {
+            room: "/classes/4".into(),
+            uid,
+            uname: format!("u{uid}"),
+        };
+        let flush = || {
+            let (ack, acked) = mpsc::channel();
+            queue.barrier(ack);
+            acked.recv_timeout(Duration::from_secs(5)).unwrap();
+        };
+        queue.push(join(666), &outbox);
+        flush();
+        queue.push(join(7), &outbox);
+        flush();
+        let mut durable = DurableStore::new(&db.url);
+        assert_eq!(durable.online_uids("/classes/4").unwrap(), vec![7]);
+        let logs: Vec<String> = outbox
+            .drain()
+            .into_iter()
+            .filter_map(|n| match n {
+                Notification::Log { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            logs.iter().any(|l| l.contains("SQL writer hit a bug")
+                && l.contains("a bug in the memberships")
+                && l.contains(r#""uid":666"#)),
+            "{logs:?}"
+        );
+        assert_eq!(queue.pending.load(Ordering::SeqCst), 0);
+        queue.stop();
+        writer.join().unwrap();
     }
 }

@@ -24,13 +24,14 @@ use crate::memory::MemoryStore;
 use crate::message::{Incoming, Verdict};
 use crate::outbox::{LogLevel, Notification, Outbox};
 use crate::presence::HotStore;
-use crate::presence_worker::{ticker, Event, Worker};
+use crate::presence_worker::{panic_text, ticker, Event, Worker};
 use crate::query::Query;
 use crate::redis_store::RedisStore;
 use crate::served::Served;
 use crate::{fanout, sql, sql_writer};
 use parking_lot::Mutex;
 use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -101,7 +102,7 @@ impl Tracker {
             outbox.clone(),
             stopping.clone(),
         );
-        threads.push(spawn("faye-online-writer", move || writer.run())?);
+        threads.push(spawn("faye-online-writer", &outbox, move || writer.run())?);
         let worker = Worker::new(
             config,
             hot,
@@ -111,20 +112,20 @@ impl Tracker {
             served.clone(),
             stopping.clone(),
         );
-        threads.push(spawn("faye-online-presence", move || {
+        threads.push(spawn("faye-online-presence", &outbox, move || {
             worker.run(events_rx)
         })?);
         let ticker_tx = events_tx.clone();
         let ticker_served = served.clone();
         let ticker_stop = stopping.clone();
         let gc_every = config.gc_interval_ms;
-        threads.push(spawn("faye-online-ticker", move || {
+        threads.push(spawn("faye-online-ticker", &outbox, move || {
             ticker(ticker_tx, ticker_served, ticker_stop, gc_every)
         })?);
         if let Some(redis) = redis {
-            let (outbox, stop, resync) = (outbox.clone(), stopping.clone(), events_tx.clone());
-            threads.push(spawn("faye-online-listener", move || {
-                fanout::listen(redis, outbox, stop, resync)
+            let (out, stop, resync) = (outbox.clone(), stopping.clone(), events_tx.clone());
+            threads.push(spawn("faye-online-listener", &outbox, move || {
+                fanout::listen(redis, out, stop, resync)
             })?);
         }
 
@@ -235,10 +236,28 @@ impl Drop for Tracker {
     }
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StoreError> {
+/// Starts one of the tracker's threads. The worker and the writer recover
+/// from a bug in one event or batch themselves; should any thread still
+/// end in a panic, it says so in the log, never silently.
+fn spawn(
+    name: &str,
+    outbox: &Arc<Outbox>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, StoreError> {
+    let (thread, outbox) = (name.to_owned(), outbox.clone());
     std::thread::Builder::new()
         .name(name.into())
-        .spawn(f)
+        .spawn(move || {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+                outbox.log(
+                    LogLevel::Error,
+                    format!(
+                        "faye-online's thread {thread} stopped after a bug: {}",
+                        panic_text(panic.as_ref())
+                    ),
+                );
+            }
+        })
         .map_err(|e| StoreError::other(format!("cannot start thread {name}: {e}")))
 }
 

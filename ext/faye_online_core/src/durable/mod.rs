@@ -80,6 +80,17 @@ impl DurableStore {
         Ok(self.conn.as_mut().expect("connection just opened"))
     }
 
+    /// Drops the connection (rolling back what it was doing) and what was
+    /// cached on it; the next call connects again.
+    pub fn reset(&mut self) {
+        if let Some(c) = self.conn.as_mut() {
+            c.rollback();
+        }
+        self.conn = None;
+        self.channel_ids.clear();
+        self.rows_made.clear();
+    }
+
     /// Runs `f`; on failure drops the connection (a new one is opened next
     /// time) and the cached channel ids (a rolled-back insert may hold one).
     fn guarded<T>(
@@ -88,12 +99,7 @@ impl DurableStore {
     ) -> Result<T, StoreError> {
         let result = f(self);
         if result.is_err() {
-            if let Some(c) = self.conn.as_mut() {
-                c.rollback();
-            }
-            self.conn = None;
-            self.channel_ids.clear();
-            self.rows_made.clear();
+            self.reset();
         }
         result
     }
