@@ -62,8 +62,15 @@ module FayeOnline
 
     private
 
+    # The log goes to standard output unbuffered: a server whose output is
+    # a file or a pipe (systemd, Docker, `bin/dev > log`) says what goes
+    # wrong at once, not when it exits (or never, when it is killed). The
+    # logger writes through its own descriptor, so the app's $stdout is
+    # left as it was.
     def default_logger
-      logger = Logger.new($stdout)
+      out = $stdout.dup
+      out.sync = true
+      logger = Logger.new(out)
       logger.progname = "faye-online"
       logger
     end

@@ -28,8 +28,9 @@ module FayeOnlineSpec
     # env: the variables faye.ru and the library read (REDIS_URL,
     # FAYE_ONLINE_TEST_OPTIONS, ...: see Configuration#server_env); a nil
     # value removes the variable from the server's environment.
-    def initialize(env)
+    def initialize(env, rackup: RACKUP)
       @env = env
+      @rackup = rackup
       @port = self.class.free_port
       @log_path = FayeOnlineSpec.tmp_path("test-logs", "server-#{@port}.log")
     end
@@ -43,7 +44,7 @@ module FayeOnlineSpec
       File.write(log_path, "")
       env = @env.merge("RUBYOPT" => ["-Ilib", ENV["RUBYOPT"]].compact.join(" "),
                        "FAYE_ONLINE_TEST_PARENT_PID" => Process.pid.to_s)
-      command = [Gem.ruby, "-S", "thin", "start", "-R", RACKUP, "-p", port.to_s,
+      command = [Gem.ruby, "-S", "thin", "start", "-R", @rackup, "-p", port.to_s,
                  "-e", "production", "-a", "127.0.0.1"]
       @pid = Process.spawn(env, *command, chdir: ROOT, out: log_path, err: %i[child out],
                                            pgroup: true)
