@@ -10,8 +10,16 @@ module FayeOnline
   # timers, and online users over the last hours. Off unless a token is set
   # (dashboard: or FAYE_ONLINE_DASHBOARD_TOKEN).
   #
-  #   GET /faye-online/dashboard?token=T        the page
-  #   GET /faye-online/dashboard.json?token=T   what it shows, as JSON
+  #   GET /faye-online/dashboard?token=T        sets the token in a cookie and
+  #                                             redirects to the address without it
+  #   GET /faye-online/dashboard                the page (with the cookie)
+  #   GET /faye-online/dashboard.json           what it shows, as JSON (with the
+  #                                             cookie, an "Authorization: Bearer T"
+  #                                             header, or ?token=T)
+  #
+  # The token leaves the address after the first visit, so that it does not
+  # sit in access logs and browser history. Nothing served over HTTP holds
+  # a clientId: a clientId is all it takes to act as that client.
   #
   # The page subscribes to CHANNEL (with the token in the subscription's
   # `ext`); the server publishes there whenever a room's list changes, and
@@ -19,6 +27,7 @@ module FayeOnline
   # SQL: the JSON is built on EventMachine's thread pool and sent when ready.
   class Dashboard
     CHANNEL = "/faye_online/dashboard"
+    COOKIE = "faye_online_dashboard"
     PAGE = File.expand_path("dashboard.html", __dir__)
     # Online users over six hours: a point a minute, and one at each change
     # the dashboard saw (at most MAX_POINTS).
@@ -105,8 +114,10 @@ module FayeOnline
     def snapshot
       now = Time.now
       status = @server.query._status
+      status["rooms"].each { |room| room["users"].each { |user| tabs_for(user) } }
       status["lessons"].each do |lesson|
         lesson["users"].each do |user|
+          tabs_for(user)
           user["seconds"] = FayeOnline::Reports.running_seconds(user["started_ms"], now)
           user["total_seconds"] = @server.query._online_time(user["uid"], lesson["lesson"])
         end
@@ -120,16 +131,40 @@ module FayeOnline
 
     private
 
+    # How many tabs (clientIds) a user has, in place of the clientIds.
+    def tabs_for(user)
+      user["tabs"] = Array(user.delete("client_ids")).size
+    end
+
     def page(env)
-      return forbidden unless allowed?(token_of(env))
+      query_token = query_token(env)
+      return remember(env, query_token) if allowed?(query_token)
+      return forbidden unless allowed?(cookie_token(env))
 
       body = File.read(PAGE).sub("__FAYE_MOUNT__", Rack::Utils.escape_html(@server.config.mount))
+                            .sub("__DASHBOARD_TOKEN__", Rack::Utils.escape_html(@token))
       [200, { "Content-Type" => "text/html; charset=utf-8", "Cache-Control" => "no-store",
-              "Content-Length" => body.bytesize.to_s }, [body]]
+              "Content-Length" => body.bytesize.to_s, "Referrer-Policy" => "no-referrer" }, [body]]
+    end
+
+    # The first visit: the token goes into a cookie for the dashboard's own
+    # paths, and the browser comes back to the address without it.
+    def remember(env, token)
+      cookie = "#{COOKIE}=#{Rack::Utils.escape(token)}; Path=/faye-online; HttpOnly; SameSite=Strict"
+      cookie += "; Secure" if https?(env)
+      [303, { "Location" => "/faye-online/dashboard", "Set-Cookie" => cookie, "Cache-Control" => "no-store",
+              "Content-Type" => "text/plain; charset=utf-8", "Referrer-Policy" => "no-referrer" },
+       ["See /faye-online/dashboard\n"]]
+    end
+
+    def https?(env)
+      env["rack.url_scheme"] == "https" || env["HTTP_X_FORWARDED_PROTO"].to_s.split(",").first&.strip == "https"
     end
 
     def data(env)
-      return [403, { "Content-Type" => "application/json" }, [%({"error":"the dashboard needs its token"})]] unless allowed?(token_of(env))
+      unless [cookie_token(env), bearer_token(env), query_token(env)].any? { |t| allowed?(t) }
+        return [403, { "Content-Type" => "application/json" }, [%({"error":"the dashboard needs its token"})]]
+      end
 
       respond = env["async.callback"]
       return [200, json_headers, [JSON.generate(snapshot)]] unless respond && EM.reactor_running?
@@ -150,8 +185,18 @@ module FayeOnline
       { "Content-Type" => "application/json", "Cache-Control" => "no-store" }
     end
 
-    def token_of(env)
-      Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["token"]
+    def query_token(env)
+      token = Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["token"]
+      token.is_a?(String) ? token : nil
+    end
+
+    def cookie_token(env)
+      token = Rack::Utils.parse_cookies_header(env["HTTP_COOKIE"].to_s)[COOKIE]
+      token.is_a?(String) ? token : nil
+    end
+
+    def bearer_token(env)
+      env["HTTP_AUTHORIZATION"].to_s[/\ABearer (.+)\z/, 1]
     end
 
     def forbidden

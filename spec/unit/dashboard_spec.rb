@@ -66,8 +66,12 @@ RSpec.describe FayeOnline::Dashboard do
     FayeOnlineSpec::DashboardHost.new(config: config, query: query)
   end
 
-  def get(dashboard, path, query_string = "")
-    dashboard.call("REQUEST_METHOD" => "GET", "PATH_INFO" => path, "QUERY_STRING" => query_string)
+  def get(dashboard, path, query_string = "", headers = {})
+    dashboard.call({ "REQUEST_METHOD" => "GET", "PATH_INFO" => path, "QUERY_STRING" => query_string }.merge(headers))
+  end
+
+  def with_cookie(token)
+    { "HTTP_COOKIE" => "other=1; faye_online_dashboard=#{token}" }
   end
 
   around do |example|
@@ -105,13 +109,40 @@ RSpec.describe FayeOnline::Dashboard do
     let(:host_of_dashboard) { host(token) }
     let(:dashboard) { described_class.new(host_of_dashboard, fallback) }
 
-    it "serves the page to the token, naming Faye's mount" do
+    it "takes the token out of the address on the first visit, into a cookie for its own paths" do
       status, headers, body = get(dashboard, "/faye-online/dashboard", "token=#{token}")
+      expect(status).to eq 303
+      expect(headers).to include("Location" => "/faye-online/dashboard", "Cache-Control" => "no-store")
+      expect(headers["Set-Cookie"]).to eq "faye_online_dashboard=#{token}; Path=/faye-online; HttpOnly; SameSite=Strict"
+      expect(body.join).not_to include("<html")
+      https = get(dashboard, "/faye-online/dashboard", "token=#{token}", "HTTP_X_FORWARDED_PROTO" => "https")
+      expect(https[1]["Set-Cookie"]).to end_with("; Secure")
+    end
+
+    it "serves the page to the cookie, naming Faye's mount and holding the token for Faye" do
+      status, headers, body = get(dashboard, "/faye-online/dashboard", "", with_cookie(token))
       expect(status).to eq 200
       expect(headers).to include("Content-Type" => "text/html; charset=utf-8", "Cache-Control" => "no-store",
-                                 "Content-Length" => body.join.bytesize.to_s)
+                                 "Content-Length" => body.join.bytesize.to_s, "Referrer-Policy" => "no-referrer")
       # The page finds Faye from this attribute (escaped as HTML).
       expect(CGI.unescapeHTML(body.join[/data-mount="([^"]*)"/, 1])).to eq "/live"
+      expect(CGI.unescapeHTML(body.join[/data-token="([^"]*)"/, 1])).to eq token
+      expect(get(dashboard, "/faye-online/dashboard", "", with_cookie("wrong")).first).to eq 403
+    end
+
+    it "gives the JSON to the cookie, to a bearer token and to ?token=, and to nothing else" do
+      ok = [[with_cookie(token), ""], [{ "HTTP_AUTHORIZATION" => "Bearer #{token}" }, ""], [{}, "token=#{token}"]]
+      ok.each { |headers, query| expect(get(dashboard, "/faye-online/dashboard.json", query, headers).first).to eq 200 }
+      bad = [[with_cookie("wrong"), ""], [{ "HTTP_AUTHORIZATION" => "Bearer wrong" }, ""],
+             [{ "HTTP_AUTHORIZATION" => token }, ""]]
+      bad.each { |headers, query| expect(get(dashboard, "/faye-online/dashboard.json", query, headers).first).to eq 403 }
+    end
+
+    it "serves no clientId over HTTP: a clientId is all it takes to act as that client" do
+      _, _, body = get(dashboard, "/faye-online/dashboard.json", "", with_cookie(token))
+      text = body.join
+      %w[c1 c2 c3 c4].each { |client_id| expect(text).not_to include(%("#{client_id}")) }
+      expect(JSON.parse(text)["rooms"].first["users"].map { |u| u["tabs"] }).to eq [2, 1]
     end
 
     it "answers 403 for the page without the token or with another" do
@@ -140,10 +171,14 @@ RSpec.describe FayeOnline::Dashboard do
       expect(data.keys).to contain_exactly("now_ms", "online", "rooms", "lessons", "history")
       expect(data["now_ms"]).to be_within(5_000).of((Time.now.to_f * 1000).round)
       expect(data["online"]).to eq 3
-      expect(data["rooms"]).to eq reader._status["rooms"]
+      expect(data["rooms"]).to eq [
+        { "room" => "/classes/4", "count" => 2,
+          "users" => [{ "uid" => 1, "uname" => "ann", "tabs" => 2 }, { "uid" => 2, "uname" => "bob", "tabs" => 1 }] },
+        { "room" => "/classes/5", "count" => 1, "users" => [{ "uid" => 3, "uname" => "cat", "tabs" => 1 }] }
+      ]
       expect(data["lessons"]).to match [{
         "lesson" => lesson, "count" => 1,
-        "users" => [{ "uid" => 1, "uname" => "ann", "client_ids" => %w[c1], "started_ms" => started_ms,
+        "users" => [{ "uid" => 1, "uname" => "ann", "tabs" => 1, "started_ms" => started_ms,
                       "seconds" => be_within(5).of(90), "total_seconds" => 1290 }]
       }]
       expect(data["history"]).to all(match([an_instance_of(Integer), an_instance_of(Integer)]))
