@@ -11,6 +11,20 @@
  * /meta/subscribe messages, and tells the server when the page really goes
  * away (pagehide), not when the user merely starts to close it; a page
  * restored from the back/forward cache joins again.
+ *
+ * When the server refuses the page's identity (a token that expired, say,
+ * met by a server that restarted), the client stops rather than handshake
+ * again and again, and says so: `faye.bind("refused", function (e) {...})`
+ * (e.error, e.renewing), and a "faye-online:refused" event on window. To
+ * stay online for days, give it a way to get a fresh identity from the
+ * app, used a little before auth_opts.expires and on a refusal:
+ *
+ *   auth_url: "/faye_online/auth"       fetched (GET, with the page's
+ *                                       cookies), answering auth_opts as JSON
+ *   renew_auth: function () { ... }     returning auth_opts or a Promise of
+ *                                       them (or calling its argument with them)
+ *
+ * A renewed identity is announced with faye.bind("renewed", ...).
  */
 (function (root) {
   "use strict";
@@ -24,7 +38,13 @@
   function checkOptions(options) {
     if (!options || typeof options !== "object") fail("init_online_client needs an options object");
     if (typeof options.faye_url !== "string" || options.faye_url === "") fail("faye_url must be the server's URL, e.g. http://localhost:9292/faye");
-    var auth = options.auth_opts;
+    checkAuth(options.auth_opts);
+    if (options.client_opts !== undefined && (options.client_opts === null || typeof options.client_opts !== "object")) fail("client_opts must be an object");
+    if (options.auth_url !== undefined && (typeof options.auth_url !== "string" || options.auth_url === "")) fail("auth_url must be the URL of the app's fresh auth_opts");
+    if (options.renew_auth !== undefined && typeof options.renew_auth !== "function") fail("renew_auth must be a function that gives fresh auth_opts");
+  }
+
+  function checkAuth(auth) {
     if (!auth || typeof auth !== "object") fail("auth_opts must be an object with room_channel, time_channel and current_user");
     ["room_channel", "time_channel"].forEach(function (key) {
       if (typeof auth[key] !== "string" || !CHANNEL.test(auth[key]) || auth[key].indexOf("/meta/") === 0) {
@@ -35,7 +55,30 @@
     if (!user || typeof user !== "object") fail("auth_opts.current_user must be an object with uid and uname");
     if (typeof user.uid !== "number" || user.uid <= 0 || Math.floor(user.uid) !== user.uid) fail("auth_opts.current_user.uid must be a positive integer");
     if (typeof user.uname !== "string" || user.uname.trim() === "") fail("auth_opts.current_user.uname must be a non-empty string");
-    if (options.client_opts !== undefined && (options.client_opts === null || typeof options.client_opts !== "object")) fail("client_opts must be an object");
+  }
+
+  // A function giving a Promise of fresh auth_opts, from the options; null
+  // when the page gave no way to renew.
+  function renewer(options) {
+    if (typeof options.renew_auth === "function") {
+      return function () {
+        return new Promise(function (resolve, reject) {
+          var given = options.renew_auth(resolve);
+          if (given && typeof given.then === "function") given.then(resolve, reject);
+          else if (given !== undefined) resolve(given);
+        });
+      };
+    }
+    if (typeof options.auth_url === "string") {
+      return function () {
+        return root.fetch(options.auth_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (response) {
+            if (!response.ok) throw new Error("auth_url answered " + response.status);
+            return response.json();
+          });
+      };
+    }
+    return null;
   }
 
   function initOnlineClient(options) {
@@ -44,6 +87,62 @@
     checkOptions(options);
     var auth = JSON.parse(JSON.stringify(options.auth_opts));
     var client = new Faye.Client(options.faye_url, options.client_opts || {});
+    var renew = renewer(options);
+    var renewedAt = 0;
+    var renewalTimer = null;
+
+    function tell(name, detail) {
+      client.trigger(name, detail);
+      if (typeof root.dispatchEvent === "function" && typeof root.CustomEvent === "function") {
+        root.dispatchEvent(new root.CustomEvent("faye-online:" + name, { detail: detail }));
+      }
+    }
+
+    // Takes fresh auth_opts from the app for every later message.
+    function renewNow() {
+      renewedAt = Date.now();
+      return renew().then(function (fresh) {
+        checkAuth(fresh);
+        auth = JSON.parse(JSON.stringify(fresh));
+        scheduleRenewal();
+        tell("renewed", { expires: auth.expires });
+      });
+    }
+
+    // Renews a little before the token expires (a tenth of its life, at
+    // most a minute): the server checks it again only when the page has to
+    // join anew, but then it must be valid.
+    function scheduleRenewal() {
+      if (renewalTimer) root.clearTimeout(renewalTimer);
+      renewalTimer = null;
+      if (!renew || typeof auth.expires !== "number") return;
+      var left = auth.expires * 1000 - Date.now();
+      var margin = Math.min(60000, Math.max(500, left / 10));
+      renewalTimer = root.setTimeout(function () {
+        renewNow().catch(function (error) {
+          tell("renew_failed", { error: String(error) });
+          // Try again later; a refusal would also renew.
+          renewalTimer = root.setTimeout(scheduleRenewal, 30000);
+        });
+      }, Math.max(0, left - margin));
+    }
+    scheduleRenewal();
+
+    // The server refused this identity and advised the client to stop. With
+    // a way to renew (and not just after a renewal), take a fresh identity
+    // and join again; otherwise stop, and say so.
+    function refused(message, callback) {
+      var renewing = !!renew && Date.now() - renewedAt > 10000;
+      tell("refused", { error: message.error, renewing: renewing });
+      if (!renewing) return callback(message);
+      renewNow().then(function () {
+        message.advice = { reconnect: "handshake", interval: 0 };
+        callback(message);
+      }, function (error) {
+        tell("renew_failed", { error: String(error) });
+        callback(message);
+      });
+    }
 
     var clientId = null;
     client.addExtension({
@@ -53,6 +152,8 @@
       },
       incoming: function (message, callback) {
         if (message.channel === "/meta/handshake" && message.successful) clientId = message.clientId;
+        if (message.channel === "/meta/connect" && message.successful === false &&
+            message.advice && message.advice.reconnect === "none") return refused(message, callback);
         callback(message);
       }
     });
