@@ -34,13 +34,21 @@ module FayeOnline
   # new clientId. A refusal of faye-online's (400 or 403 on /meta/connect)
   # advises `reconnect: none` instead; faye-online.js tells the page, which
   # may renew its identity.
+  #
+  # A connect faye-online could not take now (503: its worker is behind) is
+  # advised to try again in a second, with the same clientId.
   module RefusalAdvice
     REFUSALS = ["400:", "403:"].freeze
+    BUSY = "503:"
 
     def self.outgoing(message, callback)
       error = message["error"]
-      if error.is_a?(String) && message["channel"] == "/meta/connect" && error.start_with?(*REFUSALS)
-        message["advice"] = { "reconnect" => "none" }
+      if error.is_a?(String) && message["channel"] == "/meta/connect"
+        if error.start_with?(*REFUSALS)
+          message["advice"] = { "reconnect" => "none" }
+        elsif error.start_with?(BUSY)
+          message["advice"] = { "reconnect" => "retry", "interval" => 1000 }
+        end
       end
       callback.call(message)
     end

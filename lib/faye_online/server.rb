@@ -79,19 +79,36 @@ module FayeOnline
       @adapter.add_extension(@tracker)
       @adapter.add_extension(@dashboard.guard) if @dashboard.enabled?
       @adapter.add_extension(RefusalAdvice)
-      @adapter.bind(:handshake) { |client_id| @tracker._handshake(client_id) }
+      @adapter.bind(:handshake) { |client_id| safely { @tracker._handshake(client_id) } }
       @adapter.bind(:subscribe) do |client_id, channel|
-        @tracker._subscribed(client_id, channel)
-        @dashboard.subscribed(client_id, channel)
+        safely do
+          @tracker._subscribed(client_id, channel)
+          @dashboard.subscribed(client_id, channel)
+        end
       end
-      @adapter.bind(:unsubscribe) { |client_id, channel| @dashboard.unsubscribed(client_id, channel) }
+      @adapter.bind(:unsubscribe) do |client_id, channel|
+        safely do
+          @tracker._unsubscribed(client_id, channel)
+          @dashboard.unsubscribed(client_id, channel)
+        end
+      end
       @adapter.bind(:disconnect) do |client_id|
-        @pending.delete(client_id)
-        @dashboard.unsubscribed(client_id, Dashboard::CHANNEL)
-        @tracker._session_ended(client_id)
+        safely do
+          @pending.delete(client_id)
+          @dashboard.unsubscribed(client_id, Dashboard::CHANNEL)
+          @tracker._session_ended(client_id)
+        end
       end
       watch_waker
       at_exit { close }
+    end
+
+    # Runs a handler of Faye's events, which Faye calls on the reactor:
+    # nothing may escape from it, or Faye stops serving.
+    def safely
+      yield
+    rescue StandardError => e
+      @logger.error("faye-online: #{e.class}: #{e.message}")
     end
 
     # Registers the wake-up socket with EventMachine once the reactor runs

@@ -59,6 +59,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     tracker.define_singleton_method("new", function!(RbTracker::new, 1))?;
     tracker.define_method("incoming", method!(RbTracker::incoming, 2))?;
     tracker.define_method("_subscribed", method!(RbTracker::subscribed, 2))?;
+    tracker.define_method("_unsubscribed", method!(RbTracker::unsubscribed, 2))?;
+    tracker.define_method("_stats", method!(RbTracker::stats, 0))?;
     tracker.define_method("_handshake", method!(RbTracker::handshake, 1))?;
     tracker.define_method("_session_ended", method!(RbTracker::session_ended, 1))?;
     tracker.define_method("_may_receive", method!(RbTracker::may_receive, 2))?;

@@ -1,7 +1,7 @@
 //! `FayeOnline::Native::Tracker`: the extension Faye calls. Every Ruby
 //! exception and Rust panic is kept out of Faye's `incoming` hook.
 
-use crate::convert::{config_from, incoming_from};
+use crate::convert::{config_from, incoming_from, json_to_ruby};
 use crate::errors::{configuration_error, store_error};
 use crate::gvl::without_gvl;
 use crate::notifications;
@@ -65,6 +65,19 @@ impl RbTracker {
     /// outgoing hook: Faye then runs no extension on outgoing messages.)
     pub fn subscribed(&self, client_id: String, channel: String) {
         let _ = catch_unwind(AssertUnwindSafe(|| self.0.subscribed(&client_id, &channel)));
+    }
+
+    /// Faye's `:unsubscribe` event.
+    pub fn unsubscribed(&self, client_id: String, channel: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.0.unsubscribed(&client_id, &channel)
+        }));
+    }
+
+    /// What the tracker holds in memory: `{"served_clients" => n, ...}`.
+    pub fn stats(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+        let stats = serde_json::to_value(rb_self.0.stats()).map_err(|e| store_error(ruby, e))?;
+        json_to_ruby(ruby, &stats)
     }
 
     pub fn handshake(&self, client_id: String) {

@@ -28,6 +28,15 @@ impl BayeuxError {
         }
     }
 
+    /// The server cannot take this now; the client should try again soon.
+    pub fn unavailable(text: impl Into<String>) -> Self {
+        Self {
+            code: 503,
+            args: String::new(),
+            text: text.into(),
+        }
+    }
+
     pub fn internal(text: impl Into<String>) -> Self {
         Self {
             code: 500,

@@ -5,12 +5,11 @@
 
 use crate::error::StoreError;
 use crate::outbox::{LogLevel, Notification, Outbox};
-use crate::presence_worker::Event;
+use crate::presence_worker::{Event, EventSender};
 use crate::redis_store::RedisStore;
 use serde_json::Value;
 use std::cell::Cell;
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 /// Listens on the broadcast channel until `stop` is set. After Redis was
@@ -19,7 +18,7 @@ pub(crate) fn listen(
     redis: Arc<RedisStore>,
     outbox: Arc<Outbox>,
     stop: Arc<AtomicBool>,
-    resync: Sender<Event>,
+    resync: EventSender,
 ) {
     let failing = Cell::new(false);
     let mut subscriptions = 0u64;
@@ -32,7 +31,7 @@ pub(crate) fn listen(
             subscriptions += 1;
             if subscriptions > 1 {
                 outbox.log(LogLevel::Info, "Redis is back: restoring presence");
-                let _ = resync.send(Event::Resync);
+                resync.send(Event::Resync);
             }
         },
         |payload| {

@@ -12,16 +12,19 @@ use crate::channel;
 use crate::clock;
 use crate::error::BayeuxError;
 use crate::message::{valid_client_id, Incoming, Verdict};
-use crate::presence_worker::Event;
+use crate::outbox::{LogLevel, Outbox};
+use crate::presence_worker::{Event, EventSender, MAX_QUEUED_EVENTS};
 use crate::served::{Served, ServedClient};
 use parking_lot::Mutex;
 use serde_json::Value;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 pub(crate) struct Gate {
     served: Arc<Mutex<Served>>,
-    events: Mutex<Sender<Event>>,
+    events: EventSender,
+    outbox: Arc<Outbox>,
+    /// Snapshots skipped because the worker was behind (for the log).
+    skipped_snapshots: std::sync::atomic::AtomicUsize,
     /// With a secret, every identity must carry a token the app signed.
     secret: Option<Vec<u8>>,
 }
@@ -29,12 +32,15 @@ pub(crate) struct Gate {
 impl Gate {
     pub(crate) fn new(
         served: Arc<Mutex<Served>>,
-        events: Sender<Event>,
+        events: EventSender,
         secret: Option<&str>,
+        outbox: Arc<Outbox>,
     ) -> Gate {
         Gate {
             served,
-            events: Mutex::new(events),
+            events,
+            outbox,
+            skipped_snapshots: Default::default(),
             secret: secret.map(|s| s.as_bytes().to_vec()),
         }
     }
@@ -43,7 +49,7 @@ impl Gate {
     pub(crate) fn send(&self, event: Event) {
         // The worker lives as long as the tracker; a send can only fail
         // after `close`, when dropping the event is right.
-        let _ = self.events.lock().send(event);
+        self.events.send(event);
     }
 
     /// Faye created `client_id` in this process.
@@ -256,6 +262,9 @@ impl Gate {
                 "auth",
                 "this clientId is already connected to other channels; open a new client",
             )),
+            None if self.busy() => Verdict::Refuse(BayeuxError::unavailable(
+                "faye-online is behind with its work; connect again in a moment",
+            )),
             None => {
                 // A token is checked once, when the clientId first connects:
                 // a page left open past its token's expiry stays online.
@@ -277,23 +286,71 @@ impl Gate {
         }
     }
 
-    /// The outgoing hook: after a successful subscription to a room's
-    /// user_list, the subscriber gets the current list.
+    /// Whether the worker's queue is full (see [`MAX_QUEUED_EVENTS`]).
+    fn busy(&self) -> bool {
+        self.events.queued() >= MAX_QUEUED_EVENTS
+    }
+
+    /// Faye's `:subscribe` event: after a successful subscription to a
+    /// room's user_list (or user_changes), the subscriber gets the current
+    /// list; a room's user_list subscriptions are counted while they last.
     pub(crate) fn subscribed(&self, client_id: &str, subscription: &str) {
         if !valid_client_id(client_id) {
             return;
         }
         if let Some((room, changes)) = channel::room_of_list_channel(subscription) {
-            let mut served = self.served.lock();
-            if !changes && !served.watched.contains(room) {
-                served.watched.insert(room.to_owned());
+            if !changes {
+                *self
+                    .served
+                    .lock()
+                    .watched
+                    .entry(room.to_owned())
+                    .or_insert(0) += 1;
             }
-            drop(served);
+            if self.busy() {
+                let skipped = self
+                    .skipped_snapshots
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if skipped.is_multiple_of(1000) {
+                    self.outbox.log(
+                        LogLevel::Warn,
+                        format!(
+                            "the presence worker is behind: skipped {} snapshots for new subscribers so far",
+                            skipped + 1
+                        ),
+                    );
+                }
+                return;
+            }
             self.send(Event::Snapshot {
                 client_id: client_id.to_owned(),
                 room: room.to_owned(),
                 changes,
             });
         }
+    }
+
+    /// Faye's `:unsubscribe` event (also sent for each subscription of a
+    /// client that goes away).
+    pub(crate) fn unsubscribed(&self, _client_id: &str, subscription: &str) {
+        if let Some((room, false)) = channel::room_of_list_channel(subscription) {
+            let mut served = self.served.lock();
+            if let Some(count) = served.watched.get_mut(room) {
+                *count -= 1;
+                if *count == 0 {
+                    served.watched.remove(room);
+                }
+            }
+        }
+    }
+
+    /// Sizes of what the gate keeps, for [`crate::tracker::Stats`].
+    pub(crate) fn sizes(&self) -> (usize, usize, usize) {
+        let served = self.served.lock();
+        (
+            served.clients.len(),
+            served.watched.len(),
+            self.events.queued(),
+        )
     }
 }

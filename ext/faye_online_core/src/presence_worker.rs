@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +60,64 @@ pub(crate) enum Event {
     Stop,
 }
 
+/// Events waiting for the worker at most: past it the gate refuses new
+/// connects (the client retries a moment later) and skips snapshots, so
+/// that a worker that cannot keep up (a hot store that is away) does not
+/// grow the queue without bound. Leaves, last-seen times and sweeps still
+/// queue: there are no more of them than clients admitted.
+pub(crate) const MAX_QUEUED_EVENTS: usize = 100_000;
+
+/// The sending end of the worker's queue, which counts what waits in it.
+#[derive(Clone)]
+pub(crate) struct EventSender {
+    tx: Sender<Event>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl EventSender {
+    /// Queues `event`; false once the worker has stopped.
+    pub(crate) fn send(&self, event: Event) -> bool {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(event).is_err() {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// How many events wait for the worker.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+}
+
+/// The worker's end of its queue.
+pub(crate) struct EventReceiver {
+    rx: Receiver<Event>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl EventReceiver {
+    fn recv(&self) -> Option<Event> {
+        let event = self.rx.recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        Some(event)
+    }
+}
+
+/// The worker's queue.
+pub(crate) fn event_queue() -> (EventSender, EventReceiver) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        EventSender {
+            tx,
+            queued: queued.clone(),
+        },
+        EventReceiver { rx, queued },
+    )
+}
+
 impl Event {
     /// What the event is, for logs.
     fn kind(&self) -> &'static str {
@@ -89,7 +147,7 @@ pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 /// Writes last-seen times to the hot store every second and asks for a
 /// sweep every `gc_every_ms`.
 pub(crate) fn ticker(
-    events: Sender<Event>,
+    events: EventSender,
     served: Arc<Mutex<Served>>,
     stopping: Arc<AtomicBool>,
     gc_every_ms: i64,
@@ -104,13 +162,13 @@ pub(crate) fn ticker(
         if since_touch >= Duration::from_secs(1) {
             since_touch = Duration::ZERO;
             let seen: Vec<(String, i64)> = served.lock().seen.drain().collect();
-            if !seen.is_empty() && events.send(Event::Touch(seen)).is_err() {
+            if !seen.is_empty() && !events.send(Event::Touch(seen)) {
                 return;
             }
         }
         if gc_every_ms > 0 && since_gc >= Duration::from_millis(gc_every_ms as u64) {
             since_gc = Duration::ZERO;
-            if events.send(Event::Sweep).is_err() {
+            if !events.send(Event::Sweep) {
                 return;
             }
         }
@@ -168,8 +226,8 @@ impl Worker {
     /// Handles events until `Stop`. A bug that panics while handling one
     /// event is logged, and the worker goes on with the next: presence
     /// never stops silently.
-    pub(crate) fn run(self, events: Receiver<Event>) {
-        while let Ok(event) = events.recv() {
+    pub(crate) fn run(self, events: EventReceiver) {
+        while let Some(event) = events.recv() {
             let kind = event.kind();
             match catch_unwind(AssertUnwindSafe(|| self.handle(event))) {
                 Ok(true) => {}
@@ -226,7 +284,7 @@ impl Worker {
             Event::Resync => {
                 self.resync.set(true);
                 self.with_hot("restore presence", || Ok(()));
-                let watched: Vec<String> = self.served.lock().watched.iter().cloned().collect();
+                let watched: Vec<String> = self.served.lock().watched.keys().cloned().collect();
                 for room in watched {
                     self.snapshot_here(&room);
                 }
@@ -597,17 +655,17 @@ mod tests {
             Arc::new(Mutex::new(Served::default())),
             stopping,
         );
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = event_queue();
         let worker = std::thread::spawn(move || worker.run(rx));
         let connect = |id: &str, uid| Event::Connect {
             client_id: id.into(),
             auth: auth("/classes/4", "/courses/5/lessons/1", uid, "u"),
             at: 1_000,
         };
-        tx.send(connect("bad", 666)).unwrap();
-        tx.send(connect("good", 7)).unwrap();
+        assert!(tx.send(connect("bad", 666)));
+        assert!(tx.send(connect("good", 7)));
         let (ack, acked) = mpsc::channel();
-        tx.send(Event::Barrier(ack)).unwrap();
+        assert!(tx.send(Event::Barrier(ack)));
         acked.recv_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(hot.room_users("/classes/4").unwrap().len(), 1);
         let logs: Vec<String> = outbox
@@ -624,8 +682,9 @@ mod tests {
                     && l.contains("a bug in the store")),
             "{logs:?}"
         );
-        tx.send(Event::Stop).unwrap();
+        assert!(tx.send(Event::Stop));
         worker.join().unwrap();
+        assert_eq!(tx.queued(), 0);
         writer.join().unwrap();
     }
 }

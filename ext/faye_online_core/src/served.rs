@@ -7,7 +7,10 @@
 //! put back what a restarted Redis lost.
 
 use crate::auth::Auth;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// Rooms one client may watch at most (the latest it showed tokens for).
+pub(crate) const MAX_ROOMS_PER_CLIENT: usize = 256;
 
 #[derive(Default)]
 pub(crate) struct ServedClient {
@@ -28,9 +31,13 @@ impl ServedClient {
         }
     }
 
-    /// Notes a room this client showed a valid token for.
+    /// Notes a room this client showed a valid token for; a client keeps
+    /// the latest [`MAX_ROOMS_PER_CLIENT`].
     pub(crate) fn allow_room(&mut self, room: &str) {
         if !self.may_watch.iter().any(|r| r == room) {
+            if self.may_watch.len() >= MAX_ROOMS_PER_CLIENT {
+                self.may_watch.remove(0);
+            }
             self.may_watch.push(room.to_owned());
         }
     }
@@ -41,6 +48,8 @@ pub(crate) struct Served {
     pub(crate) clients: HashMap<String, ServedClient>,
     /// Last-seen times not yet written to the hot store.
     pub(crate) seen: HashMap<String, i64>,
-    /// Rooms whose user_list a client of this process subscribed to.
-    pub(crate) watched: HashSet<String>,
+    /// Rooms whose user_list clients of this process subscribed to, with
+    /// how many subscriptions: a room leaves when its last one ends, so
+    /// that the map holds only rooms watched now.
+    pub(crate) watched: HashMap<String, usize>,
 }

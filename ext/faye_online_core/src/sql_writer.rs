@@ -55,6 +55,11 @@ impl WriteQueue {
         let _ = self.tx.send(WriteOp::Barrier(ack));
     }
 
+    /// The count of records waiting for SQL.
+    pub(crate) fn pending(&self) -> Arc<AtomicUsize> {
+        self.pending.clone()
+    }
+
     /// The writer writes what it holds and ends.
     pub(crate) fn stop(&self) {
         let _ = self.tx.send(WriteOp::Stop);
@@ -79,6 +84,8 @@ struct Sink {
     /// Whether old tables were checked for a charset that cannot hold
     /// every name (once, after the first write).
     charsets_checked: bool,
+    /// How many channel ids the durable store caches, after each batch.
+    cached_channel_ids: Arc<AtomicUsize>,
 }
 
 /// A writer for `durable`, and the queue that feeds it.
@@ -106,6 +113,7 @@ pub(crate) fn writer(
             outbox,
             stopping,
             charsets_checked: false,
+            cached_channel_ids: Arc::new(AtomicUsize::new(0)),
         },
     };
     (queue, writer)
@@ -121,6 +129,11 @@ const MAX_BATCH: usize = 256;
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
 
 impl Writer {
+    /// The count of channel ids its durable store caches.
+    pub(crate) fn cached_channel_ids(&self) -> Arc<AtomicUsize> {
+        self.sink.cached_channel_ids.clone()
+    }
+
     /// Applies records in batches: what comes within [`BATCH_WINDOW`] of a
     /// batch's first record, up to [`MAX_BATCH`]. Under load one
     /// transaction for many records spares the database most of its work.
@@ -179,6 +192,8 @@ impl Sink {
             }
         }
         self.pending.fetch_sub(count, Ordering::SeqCst);
+        self.cached_channel_ids
+            .store(self.durable.cached_channel_ids(), Ordering::SeqCst);
         batch.clear();
     }
 

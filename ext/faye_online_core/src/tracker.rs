@@ -24,7 +24,7 @@ use crate::memory::MemoryStore;
 use crate::message::{Incoming, Verdict};
 use crate::outbox::{LogLevel, Notification, Outbox};
 use crate::presence::HotStore;
-use crate::presence_worker::{panic_text, ticker, Event, Worker};
+use crate::presence_worker::{event_queue, panic_text, ticker, Event, Worker};
 use crate::query::Query;
 use crate::redis_store::RedisStore;
 use crate::served::Served;
@@ -41,10 +41,27 @@ use std::time::Duration;
 pub struct Tracker {
     query: Arc<Query>,
     gate: Gate,
+    /// Records waiting for SQL (see [`Stats`]).
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+    /// Channel ids the writer keeps (see [`Stats`]).
+    cached_channel_ids: Arc<std::sync::atomic::AtomicUsize>,
     outbox: Arc<Outbox>,
     waker_fd: Mutex<Option<UnixStream>>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// How much a tracker holds in memory, each bounded: clientIds served here
+/// (until Faye ends them), rooms watched here (while subscribed), events
+/// waiting for the worker (up to 100,000), records waiting for SQL (up to
+/// `max_pending_records`), channel ids the writer caches (up to 4,096).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub served_clients: usize,
+    pub watched_rooms: usize,
+    pub queued_events: usize,
+    pub pending_records: usize,
+    pub cached_channel_ids: usize,
 }
 
 /// The hot store as the SQL writer sees it: who is in a room now, and
@@ -84,9 +101,9 @@ impl Tracker {
         let outbox = Arc::new(outbox);
         let served = Arc::new(Mutex::new(Served::default()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let (events_tx, events_rx) = mpsc::channel();
+        let (events_tx, events_rx) = event_queue();
         // First of all events: nothing a client does can come before it.
-        let _ = events_tx.send(Event::Repair);
+        events_tx.send(Event::Repair);
 
         let mut threads = Vec::new();
         // The writer reads memberships on a connection of its own, so that
@@ -102,6 +119,8 @@ impl Tracker {
             outbox.clone(),
             stopping.clone(),
         );
+        let writes_pending = writes.pending();
+        let cached_channel_ids = writer.cached_channel_ids();
         threads.push(spawn("faye-online-writer", &outbox, move || writer.run())?);
         let worker = Worker::new(
             config,
@@ -152,7 +171,9 @@ impl Tracker {
         }
         Ok(Tracker {
             query,
-            gate: Gate::new(served, events_tx, config.secret.as_deref()),
+            gate: Gate::new(served, events_tx, config.secret.as_deref(), outbox.clone()),
+            pending: writes_pending,
+            cached_channel_ids,
             outbox,
             waker_fd: Mutex::new(Some(wake_read)),
             stopping,
@@ -195,6 +216,23 @@ impl Tracker {
     /// user_changes), the subscriber gets the current list.
     pub fn subscribed(&self, client_id: &str, subscription: &str) {
         self.gate.subscribed(client_id, subscription)
+    }
+
+    /// Faye's `:unsubscribe` event.
+    pub fn unsubscribed(&self, client_id: &str, subscription: &str) {
+        self.gate.unsubscribed(client_id, subscription)
+    }
+
+    /// How much the tracker holds in memory now.
+    pub fn stats(&self) -> Stats {
+        let (served_clients, watched_rooms, queued_events) = self.gate.sizes();
+        Stats {
+            served_clients,
+            watched_rooms,
+            queued_events,
+            pending_records: self.pending.load(Ordering::SeqCst),
+            cached_channel_ids: self.cached_channel_ids.load(Ordering::SeqCst),
+        }
     }
 
     /// Whether `client_id` may receive a publication on `channel` (see

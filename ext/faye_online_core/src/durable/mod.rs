@@ -47,6 +47,9 @@ impl JsonRow {
     };
 }
 
+/// Channel ids, and JSON rows known to exist, cached at most.
+const MAX_CACHED: usize = 4096;
+
 /// A durable store behind a URL, connected on first use and reconnected
 /// after a failure.
 pub struct DurableStore {
@@ -212,6 +215,9 @@ impl DurableStore {
         if self.rows_made.contains(&(row.table, key)) {
             return Ok(());
         }
+        if self.rows_made.len() >= MAX_CACHED {
+            self.rows_made.clear();
+        }
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
         let insert = format!(
@@ -306,10 +312,21 @@ impl DurableStore {
         Ok(())
     }
 
+    /// How many channel ids are cached.
+    pub fn cached_channel_ids(&self) -> usize {
+        self.channel_ids.len()
+    }
+
     /// The id of a channel in `faye_channels`, created if missing.
     pub fn channel_id(&mut self, name: &str) -> Result<i64, StoreError> {
         if let Some(id) = self.channel_ids.get(name) {
             return Ok(*id);
+        }
+        // A bounded cache: past MAX_CACHED it starts over (a miss costs one
+        // SELECT), so that a site with ever new rooms and lessons does not
+        // grow the writer without end.
+        if self.channel_ids.len() >= MAX_CACHED {
+            self.channel_ids.clear();
         }
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
