@@ -6,7 +6,7 @@ use crate::auth::User;
 use crate::channel;
 use crate::clock;
 use crate::config::Config;
-use crate::durable::DurableStore;
+use crate::durable::{DurableStore, MAX_OPEN_SESSIONS};
 use crate::error::StoreError;
 use crate::ledger::{self, Session};
 use crate::presence::HotStore;
@@ -14,6 +14,9 @@ use crate::redis_store::RedisStore;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+/// How far back the status without a hot store looks for open sessions.
+const OPEN_SESSIONS_WINDOW_MS: i64 = 7 * 86_400_000;
 
 /// Read access for the app: who is online, how long a user spent.
 pub struct Query {
@@ -151,11 +154,11 @@ impl Query {
                         entry.insert(u.uid, (u.uname, Vec::new(), None));
                     }
                 }
-                let now = clock::now_ms();
-                for s in durable.sessions(None, now, now + 86_400_000)? {
-                    if s.left_ms.is_some() {
-                        continue;
-                    }
+                // The open sessions of the last week: a clientId whose
+                // process died before it was cleaned leaves one open for
+                // good, and the log may hold years.
+                let since = clock::now_ms() - OPEN_SESSIONS_WINDOW_MS;
+                for s in durable.open_sessions(since, MAX_OPEN_SESSIONS)? {
                     let e = lessons
                         .entry(s.lesson.clone())
                         .or_default()

@@ -139,6 +139,7 @@ impl Writer {
     /// transaction for many records spares the database most of its work.
     pub(crate) fn run(self) {
         let Writer { writes, mut sink } = self;
+        sink.check_charsets(false);
         let mut batch = Vec::new();
         let mut window = Instant::now();
         while let Ok(first) = writes.recv() {
@@ -172,6 +173,29 @@ impl Writer {
 }
 
 impl Sink {
+    /// Checks the tables for a charset that cannot hold every name, and
+    /// says what to do, once. At start (`after_write` false) the database
+    /// may be away: the first write logs that, and the check comes again
+    /// after it.
+    fn check_charsets(&mut self, after_write: bool) {
+        match self.durable.charset_warnings() {
+            Ok(warnings) => {
+                self.charsets_checked = true;
+                for w in warnings {
+                    self.outbox.log(LogLevel::Warn, w);
+                }
+            }
+            Err(e) if after_write => {
+                self.charsets_checked = true;
+                self.outbox.log(
+                    LogLevel::Warn,
+                    format!("could not check the tables' charsets: {e}"),
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
     /// Writes `batch` (see [`Sink::apply`]) and empties it. A bug that
     /// panics on the way is logged with every record it left unwritten,
     /// the connection is dropped (it may be inside a transaction), and the
@@ -226,18 +250,7 @@ impl Sink {
                     .log(LogLevel::Error, format!("dropped {record:?} at shutdown"));
             }
         } else if !self.charsets_checked {
-            self.charsets_checked = true;
-            match self.durable.charset_warnings() {
-                Ok(warnings) => {
-                    for w in warnings {
-                        self.outbox.log(LogLevel::Warn, w);
-                    }
-                }
-                Err(e) => self.outbox.log(
-                    LogLevel::Warn,
-                    format!("could not check the tables' charsets: {e}"),
-                ),
-            }
+            self.check_charsets(true);
         }
     }
 }

@@ -31,6 +31,7 @@ pub fn create_schema(conn: &mut dyn SqlConn) {
         "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
         "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
         "CREATE INDEX idx_client_status ON faye_user_login_logs (clientId, status)".to_string(),
+        "CREATE INDEX idx_status_t ON faye_user_login_logs (status, t)".to_string(),
         format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at DATETIME, updated_at DATETIME)"),
         "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
         format!("CREATE TABLE faye_online_failed_records ({id}, record {text} NOT NULL, error {text} NOT NULL, created_at DATETIME, updated_at DATETIME)"),

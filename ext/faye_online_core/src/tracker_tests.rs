@@ -712,7 +712,11 @@ fn what_the_gate_keeps_lasts_only_while_it_is_needed() {
         t.subscribed(&id, &format!("{room}/user_list"));
         t.subscribed("watcher", &format!("{room}/user_list"));
         t.unsubscribed(&id, &format!("{room}/user_list"));
-        assert_eq!(t.stats().watched_rooms, 1, "the watcher keeps the room watched");
+        assert_eq!(
+            t.stats().watched_rooms,
+            1,
+            "the watcher keeps the room watched"
+        );
         t.unsubscribed("watcher", &format!("{room}/user_list"));
         t.session_ended(&id);
     }

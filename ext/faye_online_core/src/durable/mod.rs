@@ -17,7 +17,7 @@ use crate::auth::User;
 use crate::clock;
 use crate::error::StoreError;
 use crate::ledger::{
-    edit_list, edit_times, parse_times, parse_uid_list, seconds_in, Memberships, Record, Session,
+    edit_list, edit_times, parse_times, parse_uid_list, seconds_in, Memberships, Record,
 };
 use crate::sql::{self, Param, SqlConn};
 use serde_json::{Map, Value};
@@ -509,60 +509,6 @@ impl DurableStore {
         })
     }
 
-    /// The login/logout log paired into one session per clientId, oldest
-    /// first: of `uid` (or everyone), for sessions that began before
-    /// `before_ms` and had not ended by `after_ms`.
-    pub fn sessions(
-        &mut self,
-        uid: Option<u64>,
-        after_ms: i64,
-        before_ms: i64,
-    ) -> Result<Vec<Session>, StoreError> {
-        self.guarded(|s| {
-            let mut sql = String::from(
-                "SELECT l.status, l.uid, l.t, c.name, l.clientId, n.uname FROM faye_user_login_logs l \
-                 LEFT JOIN faye_channels c ON c.id = l.channel_id \
-                 LEFT JOIN faye_online_user_names n ON n.uid = l.uid WHERE l.t < ?",
-            );
-            // Rows keep whole seconds: a row of the second `before_ms` is in
-            // falls before it.
-            let before_s = before_ms.div_euclid(1000) + i64::from(before_ms.rem_euclid(1000) > 0);
-            let mut params = vec![clock::sql_datetime(before_s * 1000).into()];
-            if let Some(uid) = uid {
-                sql.push_str(" AND l.uid = ?");
-                params.push(Param::Int(uid as i64));
-            }
-            sql.push_str(" ORDER BY l.t, l.status DESC");
-            let rows = s.conn()?.all_rows(&sql, &params)?;
-            let mut sessions: Vec<Session> = Vec::new();
-            let mut open: HashMap<String, usize> = HashMap::new();
-            for row in rows {
-                let (Some(at), Some(client_id)) = (
-                    row[2].as_deref().and_then(clock::parse_sql_datetime),
-                    row[4].clone(),
-                ) else {
-                    continue;
-                };
-                let uid = parse_int(&row, 1)? as u64;
-                if parse_int(&row, 0)? == 1 {
-                    open.insert(client_id.clone(), sessions.len());
-                    sessions.push(Session {
-                        client_id,
-                        uid,
-                        uname: row[5].clone().unwrap_or_default(),
-                        lesson: row[3].clone().unwrap_or_default(),
-                        joined_ms: at,
-                        left_ms: None,
-                    });
-                } else if let Some(i) = open.remove(&client_id) {
-                    sessions[i].left_ms = Some(at.max(sessions[i].joined_ms));
-                }
-            }
-            sessions.retain(|x| x.left_ms.is_none_or(|left| left >= after_ms));
-            Ok(sessions)
-        })
-    }
-
     /// Seconds the user spent in `time`, counting a running timer up to `now_ms`.
     pub fn online_time(&mut self, uid: u64, time: &str, now_ms: i64) -> Result<i64, StoreError> {
         let times = self.online_times(uid)?;
@@ -570,7 +516,7 @@ impl DurableStore {
     }
 }
 
-fn parse_int(row: &[Option<String>], i: usize) -> Result<i64, StoreError> {
+pub(super) fn parse_int(row: &[Option<String>], i: usize) -> Result<i64, StoreError> {
     row.get(i)
         .and_then(|v| v.as_deref())
         .and_then(|v| v.parse().ok())
@@ -578,8 +524,10 @@ fn parse_int(row: &[Option<String>], i: usize) -> Result<i64, StoreError> {
 }
 
 mod failed;
+mod logins;
 
 pub use failed::FailedRecord;
+pub use logins::MAX_OPEN_SESSIONS;
 
 #[cfg(test)]
 mod tests;

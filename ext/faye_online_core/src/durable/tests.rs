@@ -1,7 +1,7 @@
 //! The durable store's contract, on SQLite and (when reachable) MySQL.
 
 use super::*;
-use crate::ledger::{spended_key, started_key};
+use crate::ledger::{spended_key, started_key, Session};
 use crate::test_support::{recreate_schema, test_mysql_url, TempSqlite};
 
 /// The durable-store contract, run on SQLite and (when reachable) MySQL.
@@ -117,6 +117,7 @@ fn contract(url: &str) {
 
     batches(url);
     two_writers(url);
+    open_sessions(url);
 }
 
 /// Many records in one batch come out as if applied one by one, and
@@ -292,4 +293,45 @@ fn a_lifetime_of_lessons_fits_in_one_row_on_mysql() {
         Value::from(60)
     );
     assert!(Value::Object(times).to_string().len() > 65_535);
+}
+
+/// The open sessions of a recent window, newest first and at most a
+/// limit, without the closed ones or those older than the window.
+fn open_sessions(url: &str) {
+    let mut store = DurableStore::new(url);
+    let now = clock::now_ms();
+    let day = 86_400_000;
+    let login = |status, client_id: &str, at_ms| Record::Login {
+        status,
+        uid: 41,
+        at_ms,
+        time: "/open/lesson".into(),
+        client_id: client_id.into(),
+    };
+    let records = [
+        login(1, "open-old", now - 8 * day),
+        login(1, "open-1", now - 3_000),
+        login(1, "open-2", now - 2_000),
+        login(1, "closed", now - 1_000),
+        login(0, "closed", now - 500),
+    ];
+    store.apply_batch(&records, None).unwrap();
+    let ids = |sessions: Vec<Session>| -> Vec<String> {
+        sessions
+            .into_iter()
+            .filter(|s| s.uid == 41)
+            .map(|s| s.client_id)
+            .collect()
+    };
+    let week = store.open_sessions(now - 7 * day, 100).unwrap();
+    assert!(week.iter().all(|s| s.left_ms.is_none()));
+    assert_eq!(ids(week), vec!["open-2", "open-1"]);
+    assert_eq!(
+        ids(store.open_sessions(now - 7 * day, 1).unwrap()),
+        vec!["open-2"]
+    );
+    assert_eq!(
+        ids(store.open_sessions(now - 9 * day, 100).unwrap()),
+        vec!["open-2", "open-1", "open-old"]
+    );
 }
