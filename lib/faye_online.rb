@@ -12,6 +12,7 @@ rescue LoadError
   require "faye_online/faye_online"
 end
 
+require_relative "faye_online/reader"
 require_relative "faye_online/server"
 require_relative "faye_online/reports"
 require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
@@ -63,12 +64,12 @@ module FayeOnline
     # process's memory; a process without either reads the SQL online list,
     # which has no names ("uname" is "").
     def online_users(room_channel)
-      reader._online_users(room_channel.to_s)
+      reader.online_users(room_channel)
     end
 
     # Seconds +uid+ spent in +time_channel+, counting a running session.
     def online_time(uid, time_channel)
-      reader._online_time(Integer(uid), time_channel.to_s)
+      reader.online_time(uid, time_channel)
     end
 
     # The token that proves a page's claim, signed on the app's server with
@@ -117,13 +118,13 @@ module FayeOnline
     # nothing else: [{"id" => 1, "record" => "{...}", "error" => "...",
     # "created_at" => "..."}, ...].
     def failed_records
-      reader._failed_records
+      reader.failed_records
     end
 
     # Writes the records set aside again, once their cause is fixed;
     # returns [written, still failing].
     def replay_failed
-      reader._replay_failed
+      reader.replay_failed
     end
 
     # Waits until every change so far is stored (true), or +timeout+ passes.
@@ -138,7 +139,7 @@ module FayeOnline
     def reader
       return @server.query if @server
 
-      @query ||= Native::Query.new(configuration.native_options)
+      @query ||= Reader.new(Native::Query.new(configuration.native_options))
     end
   end
 end

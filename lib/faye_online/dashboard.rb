@@ -113,13 +113,13 @@ module FayeOnline
     # What the page shows. Runs off the reactor (it reads Redis and SQL).
     def snapshot
       now = Time.now
-      status = @server.query._status
+      status = @server.query.status
       status["rooms"].each { |room| room["users"].each { |user| tabs_for(user) } }
       status["lessons"].each do |lesson|
         lesson["users"].each do |user|
           tabs_for(user)
           user["seconds"] = FayeOnline::Reports.running_seconds(user["started_ms"], now)
-          user["total_seconds"] = @server.query._online_time(user["uid"], lesson["lesson"])
+          user["total_seconds"] = @server.query.online_time(user["uid"], lesson["lesson"])
         end
       end
       online = status["rooms"].sum { |room| room["count"] }

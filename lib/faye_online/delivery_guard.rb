@@ -9,8 +9,9 @@ module FayeOnline
   class DeliveryGuard
     LIST_SUFFIXES = ["/user_list", "/user_changes"].freeze
 
-    def initialize(tracker, dashboard, secret:)
-      @tracker = tracker
+    # may_receive: the tracker's answer for a room's lists (client_id, channel).
+    def initialize(may_receive, dashboard, secret:)
+      @may_receive = may_receive
       @dashboard = dashboard
       @lists = !secret.nil?
     end
@@ -24,7 +25,7 @@ module FayeOnline
     def allowed?(client_id, channel)
       return @dashboard.member?(client_id) if channel == Dashboard::CHANNEL
 
-      @tracker._may_receive(client_id.to_s, channel)
+      @may_receive.call(client_id.to_s, channel)
     end
   end
 

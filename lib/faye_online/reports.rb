@@ -19,7 +19,7 @@ module FayeOnline
     #                   "users" => [{ "uid" => 1, "uname" => "ann", "client_ids" => [...],
     #                                 "started_at" => Time, "seconds" => 42 }] }] }
     def status(reader, now: Time.now)
-      status = reader._status
+      status = reader.status
       status["lessons"].each do |lesson|
         lesson["users"].each do |user|
           started_ms = user.delete("started_ms")
@@ -45,7 +45,7 @@ module FayeOnline
       from_time = from ? to_time(from) : Time.at(0)
       raise ArgumentError, "from: must be before to:" unless from_time < to_time
 
-      rows = reader._sessions(user ? Integer(user) : nil, ms(from_time), ms(to_time))
+      rows = reader.sessions(user ? Integer(user) : nil, ms(from_time), ms(to_time))
       rows.sort_by { |row| [row["joined_ms"], row["client_id"]] }.map do |row|
         joined = Time.at(row["joined_ms"] / 1000.0)
         left = row["left_ms"] && Time.at(row["left_ms"] / 1000.0)

@@ -15,7 +15,7 @@ module FayeOnline
   # which clientIds live here and who subscribed to what, and publications
   # the tracker queues are sent from the reactor when its wake-up socket
   # becomes readable. This class makes every call of the tracker's; the
-  # read API is #query's.
+  # read API is #query's (a Reader).
   class Server
     attr_reader :adapter, :tracker, :query, :config, :logger, :dashboard
 
@@ -31,9 +31,10 @@ module FayeOnline
       @config = config
       @logger = config.logger || default_logger
       @tracker = Native::Tracker.new(config.native_options)
-      @query = @tracker._query
+      @query = Reader.new(@tracker._query)
       @dashboard = Dashboard.new(self, ClientScripts.new)
-      guard = DeliveryGuard.new(@tracker, @dashboard, secret: config.secret)
+      may_receive = ->(client_id, channel) { @tracker._may_receive(client_id, channel) }
+      guard = DeliveryGuard.new(may_receive, @dashboard, secret: config.secret)
       engine = { type: MemoryEngine, guard: guard, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
       @adapter = Faye::RackAdapter.new(@dashboard, mount: config.mount, timeout: config.timeout, engine: engine)
       @pending = {} # clientId => [[message, queued at], ...], awaiting a connection

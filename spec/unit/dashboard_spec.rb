@@ -7,6 +7,7 @@ require "tmpdir"
 require "eventmachine"
 require "faye_online/configuration"
 require "faye_online/client_scripts"
+require "faye_online/reader"
 require "faye_online/reports"
 require "faye_online/dashboard"
 
@@ -63,7 +64,7 @@ RSpec.describe FayeOnline::Dashboard do
   def host(dashboard_token, query: reader)
     config = FayeOnline::Configuration.new({ store: :memory, dashboard: dashboard_token, mount: "/live" },
                                            env: {}, root: @root)
-    FayeOnlineSpec::DashboardHost.new(config: config, query: query)
+    FayeOnlineSpec::DashboardHost.new(config: config, query: FayeOnline::Reader.new(query))
   end
 
   def get(dashboard, path, query_string = "", headers = {})

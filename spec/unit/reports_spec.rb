@@ -2,10 +2,11 @@
 
 require "csv"
 require "tmpdir"
+require "faye_online/reader"
 require "faye_online/reports"
 
 # FayeOnline::Reports on its own: what it makes of the native reader's
-# answers (FayeOnlineSpec::ScriptedReader). spec/integration/reports_spec.rb
+# answers (FayeOnlineSpec::ScriptedReader, behind a FayeOnline::Reader). spec/integration/reports_spec.rb
 # runs the same reports against real stores.
 RSpec.describe FayeOnline::Reports do
   let(:lesson) { "/courses/5/lessons/1" }
@@ -44,7 +45,7 @@ RSpec.describe FayeOnline::Reports do
     end
 
     it "turns each running timer's start into a Time and the seconds it has run" do
-      status = described_class.status(reader, now: at("10:12:34"))
+      status = described_class.status(FayeOnline::Reader.new(reader), now: at("10:12:34"))
       expect(status["lessons"].first["users"]).to eq [
         { "uid" => 1, "uname" => "ann", "client_ids" => %w[c1], "started_at" => at("10:00:00"), "seconds" => 754 },
         { "uid" => 2, "uname" => "bob", "client_ids" => [], "started_at" => nil, "seconds" => nil },
@@ -54,7 +55,7 @@ RSpec.describe FayeOnline::Reports do
     end
 
     it "passes the source and the rooms through as the reader gave them" do
-      status = described_class.status(reader, now: at("10:12:34"))
+      status = described_class.status(FayeOnline::Reader.new(reader), now: at("10:12:34"))
       expect(status["source"]).to eq "hot"
       expect(status["rooms"]).to eq reader._status["rooms"]
       expect(reader.calls.first).to eq [:_status]
@@ -82,17 +83,17 @@ RSpec.describe FayeOnline::Reports do
 
     describe ".sessions" do
       it "asks for everyone's sessions from the epoch up to now by default" do
-        described_class.sessions(reader, now: at("12:00:00"))
+        described_class.sessions(FayeOnline::Reader.new(reader), now: at("12:00:00"))
         expect(reader.calls).to eq [[:_sessions, nil, 0, ms("12:00:00")]]
       end
 
       it "asks for one user's sessions, given as anything Integer() reads, within from...to" do
-        described_class.sessions(reader, user: "2", from: "2026-11-25T10:12:00Z", to: at("11:30:00"))
+        described_class.sessions(FayeOnline::Reader.new(reader), user: "2", from: "2026-11-25T10:12:00Z", to: at("11:30:00"))
         expect(reader.calls).to eq [[:_sessions, 2, ms("10:12:00"), ms("11:30:00")]]
       end
 
       it "clips each session to the range, an open one up to its end, oldest first" do
-        list = described_class.sessions(reader, from: at("10:12:00"), to: at("11:30:00"))
+        list = described_class.sessions(FayeOnline::Reader.new(reader), from: at("10:12:00"), to: at("11:30:00"))
         expect(list.map { |s| [s["client_id"], s["seconds"]] })
           .to eq [["a1", 1080], ["b1", 180], ["a0", 300], ["a2", 1800], ["b2", 1800]]
         expect(list.last).to eq(
@@ -105,9 +106,9 @@ RSpec.describe FayeOnline::Reports do
       end
 
       it "refuses a range that ends before it starts, without asking the reader" do
-        expect { described_class.sessions(reader, from: at("11:00:00"), to: at("10:00:00")) }
+        expect { described_class.sessions(FayeOnline::Reader.new(reader), from: at("11:00:00"), to: at("10:00:00")) }
           .to raise_error(ArgumentError, /before/)
-        expect { described_class.sessions(reader, from: at("10:00:00"), to: at("10:00:00")) }
+        expect { described_class.sessions(FayeOnline::Reader.new(reader), from: at("10:00:00"), to: at("10:00:00")) }
           .to raise_error(ArgumentError, /before/)
         expect(reader.calls).to be_empty
       end
@@ -115,7 +116,7 @@ RSpec.describe FayeOnline::Reports do
 
     describe ".log" do
       it "lists a user's sessions and merges overlapping ones per lesson" do
-        log = described_class.log(reader, user: 1, to: at("12:00:00"))
+        log = described_class.log(FayeOnline::Reader.new(reader), user: 1, to: at("12:00:00"))
         expect(log["uid"]).to eq 1
         expect(log["uname"]).to eq "ann"
         expect(log["sessions"].map { |s| [s["client_id"], s["seconds"]] }).to eq [["a1", 1800], ["a0", 300], ["a2", 1800]]
@@ -127,13 +128,13 @@ RSpec.describe FayeOnline::Reports do
       end
 
       it "names the user by the last name it knows, and leaves last_leave open while a session is" do
-        log = described_class.log(reader, user: 2, now: at("11:10:00"))
+        log = described_class.log(FayeOnline::Reader.new(reader), user: 2, now: at("11:10:00"))
         expect(log["uname"]).to eq "bob"
         expect(log["lessons"][lesson]).to eq("seconds" => 900, "first_join" => at("10:10:00"), "last_leave" => nil)
       end
 
       it "has an empty log for a user without sessions" do
-        expect(described_class.log(reader, user: 9, now: at("12:00:00")))
+        expect(described_class.log(FayeOnline::Reader.new(reader), user: 9, now: at("12:00:00")))
           .to eq("uid" => 9, "uname" => "", "sessions" => [], "lessons" => {})
       end
     end
@@ -142,7 +143,7 @@ RSpec.describe FayeOnline::Reports do
       it "writes the time per lesson and per user into two CSV files, and returns their paths" do
         Dir.mktmpdir do |dir|
           out = File.join(dir, "reports", "november")
-          paths = described_class.report(reader, dir: out, from: at("10:12:00"), to: at("11:30:00"))
+          paths = described_class.report(FayeOnline::Reader.new(reader), dir: out, from: at("10:12:00"), to: at("11:30:00"))
           expect(paths).to eq [File.join(out, "by_lesson.csv"), File.join(out, "by_user.csv")]
           expect(CSV.read(paths[0])).to eq [
             %w[lesson uid uname seconds first_join last_leave],
@@ -166,7 +167,7 @@ RSpec.describe FayeOnline::Reports do
         end
         formulas = FayeOnlineSpec::ScriptedReader.new(sessions: sessions)
         Dir.mktmpdir do |dir|
-          paths = described_class.report(formulas, dir: dir, from: at("09:00:00"), to: at("11:00:00"))
+          paths = described_class.report(FayeOnline::Reader.new(formulas), dir: dir, from: at("09:00:00"), to: at("11:00:00"))
           paths.each do |path|
             column = CSV.read(path, headers: true).map { |row| row["uname"] }
             expect(column).to eq ["'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)", "'\tx", "ann-marie"]
@@ -176,7 +177,7 @@ RSpec.describe FayeOnline::Reports do
 
       it "writes the headers alone when nobody was online" do
         Dir.mktmpdir do |dir|
-          paths = described_class.report(reader, dir: dir, from: at("08:00:00"), to: at("09:00:00"))
+          paths = described_class.report(FayeOnline::Reader.new(reader), dir: dir, from: at("08:00:00"), to: at("09:00:00"))
           expect(paths.map { |path| CSV.read(path).size }).to eq [1, 1]
         end
       end

@@ -1,0 +1,43 @@
+# frozen_string_literal: true
+
+module FayeOnline
+  # The read API over a native query (FayeOnline::Native::Query: the
+  # server's own, or one on the configured stores in a process without a
+  # server). It is the one place that calls the native read methods (those
+  # whose names start with `_`); everything else reads through it.
+  class Reader
+    def initialize(native)
+      @native = native
+    end
+
+    # [{"uid" => 470700, "uname" => "mvj3"}, ...], sorted by uid.
+    def online_users(room_channel)
+      @native._online_users(room_channel.to_s)
+    end
+
+    # Seconds +uid+ spent in +time_channel+, counting a running session.
+    def online_time(uid, time_channel)
+      @native._online_time(Integer(uid), time_channel.to_s)
+    end
+
+    # {"source" => "hot" | "sql", "rooms" => [...], "lessons" => [...]}; a
+    # lesson's users carry "started_ms" (ms since the epoch, or nil).
+    def status
+      @native._status
+    end
+
+    # The sessions of +uid+ (nil: everyone) overlapping [after_ms, before_ms).
+    def sessions(uid, after_ms, before_ms)
+      @native._sessions(uid.nil? ? nil : Integer(uid), Integer(after_ms), Integer(before_ms))
+    end
+
+    def failed_records
+      @native._failed_records
+    end
+
+    # [written, still failing]
+    def replay_failed
+      @native._replay_failed
+    end
+  end
+end
