@@ -587,7 +587,7 @@ mod tests {
     use crate::presence::contract::auth;
     use crate::presence::{ClientRecord, DisconnectOutcome};
     use crate::sql_writer;
-    use crate::test_support::TempSqlite;
+    use crate::test_support::{log_lines, TempSqlite};
     use crate::tracker::HotMemberships;
     use std::sync::mpsc;
 
@@ -668,14 +668,7 @@ mod tests {
         assert!(tx.send(Event::Barrier(ack)));
         acked.recv_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(hot.room_users("/classes/4").unwrap().len(), 1);
-        let logs: Vec<String> = outbox
-            .drain()
-            .into_iter()
-            .filter_map(|n| match n {
-                Notification::Log { text, .. } => Some(text),
-                _ => None,
-            })
-            .collect();
+        let logs: Vec<String> = log_lines(outbox.drain());
         assert!(
             logs.iter()
                 .any(|l| l.contains("hit a bug handling a connect")

@@ -300,8 +300,7 @@ fn set_aside(durable: &mut DurableStore, outbox: &Outbox, record: &Record, error
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::Notification;
-    use crate::test_support::TempSqlite;
+    use crate::test_support::{log_lines, TempSqlite};
 
     /// Memberships with a bug: they panic for uid 666.
     struct Buggy;
@@ -345,14 +344,7 @@ mod tests {
         flush();
         let mut durable = DurableStore::new(&db.url);
         assert_eq!(durable.online_uids("/classes/4").unwrap(), vec![7]);
-        let logs: Vec<String> = outbox
-            .drain()
-            .into_iter()
-            .filter_map(|n| match n {
-                Notification::Log { text, .. } => Some(text),
-                _ => None,
-            })
-            .collect();
+        let logs: Vec<String> = log_lines(outbox.drain());
         assert!(
             logs.iter().any(|l| l.contains("SQL writer hit a bug")
                 && l.contains("a bug in the memberships")

@@ -2,6 +2,7 @@
 //! on a fresh SQLite file, the Redis and MySQL the tests may use, and
 //! waiting for a condition with a deadline. Not part of the API.
 
+use crate::outbox::Notification;
 use crate::redis_store::RedisStore;
 use crate::sql::{self, SqlConn};
 use std::path::PathBuf;
@@ -128,6 +129,17 @@ pub fn test_mysql_database(name: &str) -> Option<String> {
     let url = format!("{server}/{db}");
     recreate_schema(sql::open(&url).unwrap().as_mut());
     Some(url)
+}
+
+/// The text of each log line among `notifications`, in order.
+pub fn log_lines(notifications: Vec<Notification>) -> Vec<String> {
+    notifications
+        .into_iter()
+        .filter_map(|n| match n {
+            Notification::Log { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Waits until `cond` holds, polling every 10 ms, and panics naming

@@ -5,7 +5,7 @@ use crate::auth::Auth;
 use crate::clock;
 use crate::error::BayeuxError;
 use crate::ledger::{spended_key, started_key, Record};
-use crate::test_support::{test_redis_url, wait_until, TempSqlite};
+use crate::test_support::{log_lines, test_redis_url, wait_until, TempSqlite};
 use serde_json::{json, Value};
 
 struct Fixture {
@@ -118,14 +118,7 @@ fn users_left_online_by_a_crash_are_removed_at_start() {
     assert!(t.flush(Duration::from_secs(5)));
     let mut durable = DurableStore::new(&f.db.url);
     assert_eq!(durable.online_uids("/classes/4").unwrap(), vec![9]);
-    let logs: Vec<String> = t
-        .drain()
-        .into_iter()
-        .filter_map(|n| match n {
-            Notification::Log { text, .. } => Some(text),
-            _ => None,
-        })
-        .collect();
+    let logs: Vec<String> = log_lines(t.drain());
     assert!(
         logs.iter().any(|l| l.contains("removed 2 users")),
         "{logs:?}"
@@ -281,10 +274,7 @@ fn past_the_bound_records_are_dropped_and_logged() {
             std::time::Instant::now() < deadline,
             "no drop or no write failure was logged: {logs:?}"
         );
-        logs.extend(t.drain().into_iter().filter_map(|n| match n {
-            Notification::Log { text, .. } => Some(text),
-            _ => None,
-        }));
+        logs.extend(log_lines(t.drain()));
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(
@@ -669,10 +659,7 @@ fn records_the_database_refuses_are_set_aside_and_block_nothing() {
     };
     while !done(&logs) {
         assert!(std::time::Instant::now() < deadline, "{logs:#?}");
-        logs.extend(t.drain().into_iter().filter_map(|n| match n {
-            Notification::Log { text, .. } => Some(text),
-            _ => None,
-        }));
+        logs.extend(log_lines(t.drain()));
         std::thread::sleep(Duration::from_millis(10));
     }
     t.close(Duration::from_secs(5));
