@@ -44,6 +44,22 @@ RSpec.describe "Refused and renewed identities, in a real browser", :browser, :i
       expect(probe("renewing")["handshakes"]).to be <= 2
     end
 
+    it "stops, and says why, when what the app gives back is no identity" do
+      ann = new_user("ann")
+      { "not-json" => "data:application/json,not%20json",
+        "not-auth" => "data:application/json,#{ERB::Util.url_encode('{"room_channel":"/classes/*"}')}",
+        "not-found" => "#{server_url.sub(%r{/faye\z}, '')}/no-such-auth" }.each do |name, url|
+        open_page(name, ann, auth: JSON.generate(signed(ann, -5)), auth_url: url)
+      end
+      %w[not-json not-auth not-found].each do |name|
+        eventually { expect(probe(name)["renew_failures"]).not_to be_empty, name }
+      end
+      consistently(duration: 2.0) do
+        %w[not-json not-auth not-found].each { |name| expect(probe(name)["handshakes"]).to eq(1), name }
+      end
+      expect(online_uids(room)).to eq []
+    end
+
     it "keeps a page online past its token's expiry, through a server restart" do
       ann = new_user("ann")
       first = signed(ann, 3)
