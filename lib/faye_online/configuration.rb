@@ -23,7 +23,7 @@ module FayeOnline
     include Blank
 
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
-               database_url migrate logger secret max_pending_records faye_url dashboard full_lists].freeze
+               database_url migrate logger secret max_pending_records faye_url dashboard full_lists demo].freeze
 
     # The environment variable each option falls back to: the only names the
     # loader reads from ENV (the README's options table lists the same).
@@ -104,6 +104,13 @@ module FayeOnline
 
     # The token that opens the dashboard (dashboard: or
     # FAYE_ONLINE_DASHBOARD_TOKEN); without one the dashboard is off.
+    # Whether the server serves the demo classroom at / (demo: true; off by
+    # default, and never for production: it signs any identity a visitor
+    # asks for).
+    def demo?
+      @options[:demo] == true
+    end
+
     def dashboard_token
       value = given_or_env(:dashboard)
       present?(value) ? value.to_s : nil

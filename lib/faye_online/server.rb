@@ -6,6 +6,7 @@ require "faye"
 require "eventmachine"
 require_relative "client_scripts"
 require_relative "dashboard"
+require_relative "demo"
 require_relative "memory_engine"
 require_relative "delivery_guard"
 
@@ -32,7 +33,7 @@ module FayeOnline
       @logger = config.logger || default_logger
       @tracker = Native::Tracker.new(config.native_options)
       @query = Reader.new(@tracker._query)
-      @dashboard = Dashboard.new(self, ClientScripts.new)
+      @dashboard = Dashboard.new(self, Demo.new(config, ClientScripts.new))
       may_receive = ->(client_id, channel) { @tracker._may_receive(client_id, channel) }
       guard = DeliveryGuard.new(may_receive, @dashboard, secret: config.secret)
       engine = { type: MemoryEngine, guard: guard, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
