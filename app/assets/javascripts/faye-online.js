@@ -175,6 +175,7 @@
         if (event.persisted) client.connect();
       });
     }
+    if (root.FayeOnline) root.FayeOnline.client = client;
     return client;
   }
 
@@ -193,6 +194,98 @@
     }
   }
 
+  // One client per page and identity, shared by the rosters that name it.
+  var shared = {};
+
+  function sharedClient(fayeUrl, authJson) {
+    var key = fayeUrl + " " + authJson;
+    if (!shared[key]) shared[key] = initOnlineClient({ faye_url: fayeUrl, auth_opts: JSON.parse(authJson) });
+    return shared[key];
+  }
+
+  // <faye-online-roster room="/classes/4"></faye-online-roster>
+  //
+  // The users online in a room, kept up to date from <room>/user_changes:
+  // the whole list when it subscribes, then each join and leave. It joins
+  // with faye-url and auth (the JSON of auth_opts, as the Rails helper
+  // writes them), or else uses the page's client (the last one
+  // init_online_client made). It renders into itself, no shadow DOM, so
+  // the app's CSS styles it: a <ul> of <li data-uid="...">name</li>, or,
+  // when it holds a <template>, a copy of the template per user with
+  // [data-field="uname"] and [data-field="uid"] filled in. Its `count`
+  // attribute follows the count, and each change fires
+  // "faye-online:roster" with {count, users}.
+  function defineRoster() {
+    if (!root.customElements || typeof root.HTMLElement !== "function" ||
+        root.customElements.get("faye-online-roster")) return;
+
+    class Roster extends root.HTMLElement {
+      connectedCallback() {
+        var room = this.getAttribute("room");
+        if (!room || !CHANNEL.test(room)) {
+          root.console && root.console.warn("faye-online-roster: room must be a channel such as /classes/4");
+          return;
+        }
+        var url = this.getAttribute("faye-url"), auth = this.getAttribute("auth");
+        var client = url && auth ? sharedClient(url, auth) : root.FayeOnline.client;
+        if (!client) {
+          root.console && root.console.warn("faye-online-roster: give it faye-url and auth, or call init_online_client first");
+          return;
+        }
+        this._template = this._template || this.querySelector("template");
+        this._users = {};
+        var self = this;
+        this._subscription = client.subscribe(room + "/user_changes", function (change) { self._apply(change); });
+      }
+
+      disconnectedCallback() {
+        if (this._subscription) this._subscription.cancel();
+        this._subscription = null;
+      }
+
+      _apply(change) {
+        var users = this._users;
+        if (change.users) {
+          this._users = users = {};
+          change.users.forEach(function (u) { users[u.uid] = u; });
+        }
+        (change.joined || []).forEach(function (u) { users[u.uid] = u; });
+        (change.left || []).forEach(function (u) { delete users[u.uid]; });
+        var list = Object.keys(users).map(function (uid) { return users[uid]; })
+          .sort(function (a, b) { return a.uid - b.uid; });
+        this.setAttribute("count", String(change.count));
+        this._render(list);
+        this.dispatchEvent(new root.CustomEvent("faye-online:roster", { detail: { count: change.count, users: list } }));
+      }
+
+      _render(list) {
+        var doc = this.ownerDocument, template = this._template;
+        var container = doc.createElement(template ? "div" : "ul");
+        container.className = "faye-online-roster";
+        list.forEach(function (user) {
+          var item;
+          if (template) {
+            item = doc.importNode(template.content, true).firstElementChild || doc.createElement("div");
+            Array.prototype.forEach.call(item.querySelectorAll("[data-field]"), function (field) {
+              var key = field.getAttribute("data-field");
+              if (key === "uname" || key === "uid") field.textContent = String(user[key]);
+            });
+          } else {
+            item = doc.createElement("li");
+            item.textContent = user.uname;
+          }
+          item.setAttribute("data-uid", String(user.uid));
+          container.appendChild(item);
+        });
+        this.textContent = "";
+        if (template) this.appendChild(template);
+        this.appendChild(container);
+      }
+    }
+    root.customElements.define("faye-online-roster", Roster);
+  }
+
   root.FayeOnline = { init_online_client: initOnlineClient };
   if (root.Faye) root.Faye.init_online_client = initOnlineClient;
+  defineRoster();
 })(typeof window !== "undefined" ? window : this);
