@@ -142,6 +142,23 @@ pub fn log_lines(notifications: Vec<Notification>) -> Vec<String> {
         .collect()
 }
 
+/// The log lines `drain` gives, gathered until `done` holds of them all;
+/// panics showing them after `timeout`.
+pub fn logs_until(
+    timeout: Duration,
+    mut drain: impl FnMut() -> Vec<Notification>,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut logs = Vec::new();
+    while !done(&logs) {
+        assert!(Instant::now() < deadline, "timed out; the logs: {logs:#?}");
+        logs.extend(log_lines(drain()));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    logs
+}
+
 /// Waits until `cond` holds, polling every 10 ms, and panics naming
 /// `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {

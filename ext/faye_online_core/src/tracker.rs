@@ -300,5 +300,5 @@ fn spawn(
 }
 
 #[cfg(test)]
-#[path = "tracker_tests.rs"]
+#[path = "tracker_tests/mod.rs"]
 mod tests;
