@@ -96,8 +96,8 @@ module FayeOnline
       end
       @adapter.bind(:disconnect) do |client_id|
         safely do
+          # Faye has already sent :unsubscribe for each of its channels.
           @pending.delete(client_id)
-          @dashboard.unsubscribed(client_id, Dashboard::CHANNEL)
           @tracker._session_ended(client_id)
         end
       end

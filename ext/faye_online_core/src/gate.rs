@@ -17,6 +17,7 @@ use crate::presence_worker::{Event, EventSender, MAX_QUEUED_EVENTS};
 use crate::served::{Served, ServedClient};
 use parking_lot::Mutex;
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub(crate) struct Gate {
@@ -24,7 +25,7 @@ pub(crate) struct Gate {
     events: EventSender,
     outbox: Arc<Outbox>,
     /// Snapshots skipped because the worker was behind (for the log).
-    skipped_snapshots: std::sync::atomic::AtomicUsize,
+    skipped_snapshots: AtomicUsize,
     /// With a secret, every identity must carry a token the app signed.
     secret: Option<Vec<u8>>,
 }
@@ -308,9 +309,7 @@ impl Gate {
                     .or_insert(0) += 1;
             }
             if self.busy() {
-                let skipped = self
-                    .skipped_snapshots
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let skipped = self.skipped_snapshots.fetch_add(1, Ordering::SeqCst);
                 if skipped.is_multiple_of(1000) {
                     self.outbox.log(
                         LogLevel::Warn,
