@@ -3,12 +3,14 @@
 //! `bin/bench`):
 //!
 //!     cargo run --release --example writer -- mysql://root@127.0.0.1/db CYCLES
+//!     cargo run --release --example writer -- postgres://postgres@127.0.0.1/db CYCLES
 //!
 //! The database must hold faye-online's tables. Each cycle is what a user
 //! joining and leaving a lesson's room writes: a login row, the room list,
 //! the timer's start, a logout row, the timer's stop and the room list
 //! again. Prints one JSON line: for each way, the seconds taken and the
-//! CPU seconds the MariaDB server used (when it runs on this host).
+//! CPU seconds the database server used (when it runs on this host: all
+//! of MariaDB's `mariadbd`, or all of PostgreSQL's `postgres` processes).
 
 use faye_online_core::durable::DurableStore;
 use faye_online_core::ledger::Record;
@@ -61,28 +63,38 @@ fn records(cycles: u64, tag: &str) -> Vec<Record> {
         .collect()
 }
 
-/// CPU seconds used so far by the MariaDB (or MySQL) server on this host.
-fn database_cpu() -> Option<f64> {
+/// CPU seconds used so far by the processes called one of `names` on
+/// this host (PostgreSQL serves each connection from a process of its own).
+fn database_cpu(names: &[&str]) -> Option<f64> {
     let ticks = 100.0; // USER_HZ on Linux
+    let mut total = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if matches!(comm.trim(), "mariadbd" | "mysqld") {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            return Some((utime + stime) / ticks);
+        if names.contains(&comm.trim()) {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect();
+            let ticks_of = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+            if let (Some(utime), Some(stime)) = (ticks_of(11), ticks_of(12)) {
+                *total.get_or_insert(0.0) += (utime + stime) / ticks;
+            }
         }
     }
-    None
+    total
 }
 
-fn measure(f: impl FnOnce()) -> String {
-    let cpu = database_cpu();
+fn measure(names: &[&str], f: impl FnOnce()) -> String {
+    let cpu = database_cpu(names);
     let started = Instant::now();
     f();
     let seconds = started.elapsed().as_secs_f64();
-    let db_cpu = match (cpu, database_cpu()) {
+    let db_cpu = match (cpu, database_cpu(names)) {
         (Some(a), Some(b)) => format!("{:.3}", b - a),
         _ => "null".into(),
     };
@@ -94,15 +106,20 @@ fn main() {
     let url = args.next().expect("usage: writer DATABASE_URL [CYCLES]");
     let cycles: u64 = args.next().map_or(1000, |n| n.parse().expect("CYCLES"));
     let mut store = DurableStore::new(&url);
+    let names: &[&str] = if url.starts_with("postgres") {
+        &["postgres"]
+    } else {
+        &["mariadbd", "mysqld"]
+    };
 
     let single = records(cycles, "single");
-    let one_by_one = measure(|| {
+    let one_by_one = measure(names, || {
         for record in &single {
             store.apply(record).expect("write");
         }
     });
     let batched = records(cycles, "batched");
-    let in_batches = measure(|| {
+    let in_batches = measure(names, || {
         for batch in batched.chunks(256) {
             store.apply_batch(batch, None).expect("write");
         }

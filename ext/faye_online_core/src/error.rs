@@ -63,9 +63,12 @@ pub enum StoreError {
     Redis(String),
     #[error("mysql: {0}")]
     MySql(String),
+    #[error("postgres: {0}")]
+    Postgres(String),
     /// The database rolled the transaction back to break a deadlock with
-    /// another writer: trying again at once is right.
-    #[error("mysql: {0}")]
+    /// another writer (or, on PostgreSQL, a serialization failure): trying
+    /// again at once is right.
+    #[error("{0}")]
     Deadlock(String),
     #[error("sqlite: {0}")]
     Sqlite(String),
@@ -115,12 +118,47 @@ impl From<mysql::Error> for StoreError {
     fn from(e: mysql::Error) -> Self {
         match &e {
             mysql::Error::MySqlError(server) if server.code == MYSQL_DEADLOCK => {
-                StoreError::Deadlock(e.to_string())
+                StoreError::Deadlock(format!("mysql: {e}"))
             }
             mysql::Error::MySqlError(server) if MYSQL_REJECTED.contains(&server.code) => {
                 StoreError::Rejected(format!("mysql: {e}"))
             }
             _ => StoreError::MySql(e.to_string()),
+        }
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        // The server's own words (message, detail), not only "db error".
+        let text = match e.as_db_error() {
+            Some(db) => match db.detail() {
+                Some(detail) => format!(
+                    "postgres: {} ({}): {detail}",
+                    db.message(),
+                    db.code().code()
+                ),
+                None => format!("postgres: {} ({})", db.message(), db.code().code()),
+            },
+            None => format!("postgres: {e}"),
+        };
+        match e.code() {
+            Some(code)
+                if *code == SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                StoreError::Deadlock(text)
+            }
+            // Class 22 is "data exception" (a value too long, a character
+            // the encoding cannot hold, a NUL in text, out of range); a
+            // null where none may be is 23502.
+            Some(code)
+                if code.code().starts_with("22") || *code == SqlState::NOT_NULL_VIOLATION =>
+            {
+                StoreError::Rejected(text)
+            }
+            _ => StoreError::Postgres(text.trim_start_matches("postgres: ").to_owned()),
         }
     }
 }

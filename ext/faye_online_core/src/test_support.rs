@@ -11,31 +11,36 @@ use std::time::{Duration, Instant};
 /// The tables as the migrations in `db/migrate` create them, for the Rust
 /// tests only (the migrations stay the one source of truth).
 pub fn create_schema(conn: &mut dyn SqlConn) {
-    let (id, text, long_text) = match conn.dialect() {
+    let dialect = conn.dialect();
+    let (id, text, long_text, datetime) = match dialect {
         sql::Dialect::MySql => (
             "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
             "TEXT",
             "MEDIUMTEXT",
+            "DATETIME",
         ),
+        sql::Dialect::Postgres => ("id BIGSERIAL PRIMARY KEY", "TEXT", "TEXT", "TIMESTAMP(6)"),
         sql::Dialect::Sqlite => (
             "id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL",
             "TEXT",
             "TEXT",
+            "DATETIME",
         ),
     };
+    let client_id = dialect.column("clientId");
     for ddl in [
-        format!("CREATE TABLE faye_channels ({id}, name VARCHAR(255), created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+        format!("CREATE TABLE faye_channels ({id}, name VARCHAR(255), created_at {datetime} NOT NULL, updated_at {datetime} NOT NULL)"),
         "CREATE UNIQUE INDEX index_faye_channels_on_name ON faye_channels (name)".to_string(),
-        format!("CREATE TABLE faye_channel_online_lists ({id}, channel_id INTEGER DEFAULT 0, user_info_list {text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+        format!("CREATE TABLE faye_channel_online_lists ({id}, channel_id INTEGER DEFAULT 0, user_info_list {text}, lock_version INTEGER DEFAULT 0, created_at {datetime} NOT NULL, updated_at {datetime} NOT NULL)"),
         "CREATE UNIQUE INDEX index_faye_channel_online_lists_on_channel_id ON faye_channel_online_lists (channel_id)".to_string(),
-        format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {long_text}, lock_version INTEGER DEFAULT 0, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"),
+        format!("CREATE TABLE faye_user_online_times ({id}, user_id INTEGER DEFAULT 0, online_times {long_text}, lock_version INTEGER DEFAULT 0, created_at {datetime} NOT NULL, updated_at {datetime} NOT NULL)"),
         "CREATE UNIQUE INDEX index_faye_user_online_times_on_user_id ON faye_user_online_times (user_id)".to_string(),
-        "CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t DATETIME, channel_id INTEGER, clientId VARCHAR(255))".to_string(),
-        "CREATE INDEX idx_client_status ON faye_user_login_logs (clientId, status)".to_string(),
+        format!("CREATE TABLE faye_user_login_logs (status SMALLINT, uid INTEGER, t {datetime}, channel_id INTEGER, {client_id} VARCHAR(255))"),
+        format!("CREATE INDEX idx_client_status ON faye_user_login_logs ({client_id}, status)"),
         "CREATE INDEX idx_status_t ON faye_user_login_logs (status, t)".to_string(),
-        format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at DATETIME, updated_at DATETIME)"),
+        format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at {datetime}, updated_at {datetime})"),
         "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
-        format!("CREATE TABLE faye_online_failed_records ({id}, record {text} NOT NULL, error {text} NOT NULL, created_at DATETIME, updated_at DATETIME)"),
+        format!("CREATE TABLE faye_online_failed_records ({id}, record {text} NOT NULL, error {text} NOT NULL, created_at {datetime}, updated_at {datetime})"),
     ] {
         conn.execute(&ddl, &[]).unwrap();
     }
@@ -126,6 +131,46 @@ pub fn test_mysql_database(name: &str) -> Option<String> {
         &[],
     )
     .unwrap();
+    let url = format!("{server}/{db}");
+    recreate_schema(sql::open(&url).unwrap().as_mut());
+    Some(url)
+}
+
+/// The PostgreSQL the tests use, from `FAYE_ONLINE_TEST_POSTGRES_URL`;
+/// `None` (the test skips) when it is not set.
+pub fn test_postgres_url() -> Option<String> {
+    let url = std::env::var("FAYE_ONLINE_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        eprintln!("skipped: FAYE_ONLINE_TEST_POSTGRES_URL is not set");
+    }
+    url
+}
+
+/// A PostgreSQL database of its own for one test, beside the one of
+/// `FAYE_ONLINE_TEST_POSTGRES_URL` (`<that name>_<name>`), created if
+/// missing and with fresh tables; `None` (the test skips) when that is not
+/// set.
+pub fn test_postgres_database(name: &str) -> Option<String> {
+    let base = test_postgres_url()?;
+    let (server, db) = base
+        .rsplit_once('/')
+        .expect("FAYE_ONLINE_TEST_POSTGRES_URL ends with /<database>");
+    let db = format!("{db}_{name}");
+    let mut conn = sql::open(&format!("{server}/postgres")).expect("the test PostgreSQL server");
+    let exists = conn
+        .first_row(
+            "SELECT 1 FROM pg_database WHERE datname = ?",
+            &[db.as_str().into()],
+        )
+        .unwrap()
+        .is_some();
+    if !exists {
+        conn.execute(
+            &format!("CREATE DATABASE \"{db}\" ENCODING 'UTF8' TEMPLATE template0"),
+            &[],
+        )
+        .unwrap();
+    }
     let url = format!("{server}/{db}");
     recreate_schema(sql::open(&url).unwrap().as_mut());
     Some(url)

@@ -109,10 +109,25 @@ impl DurableStore {
     /// What an operator should change in old tables: each column that
     /// holds names in a charset other than utf8mb4 (an app that ran the old
     /// gem may have `utf8`, 3 bytes, which cannot hold an emoji). Empty on
-    /// SQLite.
+    /// SQLite. On PostgreSQL, the database's encoding when it is not UTF8.
     pub fn charset_warnings(&mut self) -> Result<Vec<String>, StoreError> {
         let rows = self.guarded(|s| {
             let conn = s.conn()?;
+            if conn.dialect() == Dialect::Postgres {
+                let encoding = conn
+                    .first_row(
+                        "SELECT pg_encoding_to_char(encoding), current_database() FROM pg_database \
+                         WHERE datname = current_database()",
+                        &[],
+                    )?
+                    .unwrap_or_default();
+                return Ok(match (encoding.first(), encoding.get(1)) {
+                    (Some(Some(encoding)), Some(Some(db))) if encoding != "UTF8" => {
+                        vec![vec![None, None, Some(encoding.clone()), Some(db.clone())]]
+                    }
+                    _ => Vec::new(),
+                });
+            }
             if conn.dialect() != Dialect::MySql {
                 return Ok(Vec::new());
             }
@@ -124,6 +139,16 @@ impl DurableStore {
         })?;
         let mut warnings = Vec::new();
         for row in rows {
+            if let (None, Some(encoding), Some(db)) =
+                (&row[0], &row[2], row.get(3).cloned().flatten())
+            {
+                warnings.push(format!(
+                    "the PostgreSQL database {db} is encoded in {encoding}, which cannot hold every \
+                     name (an emoji, say): such rows are set aside in faye_online_failed_records. \
+                     Use a database created with ENCODING 'UTF8', then run rake faye_online:replay"
+                ));
+                continue;
+            }
             let (Some(table), Some(column), Some(charset)) = (&row[0], &row[1], &row[2]) else {
                 continue;
             };

@@ -21,8 +21,9 @@ impl DurableStore {
         before_ms: i64,
     ) -> Result<Vec<Session>, StoreError> {
         self.guarded(|s| {
-            let mut sql = String::from(
-                "SELECT l.status, l.uid, l.t, c.name, l.clientId, n.uname FROM faye_user_login_logs l \
+            let client_id = s.conn()?.dialect().column("clientId");
+            let mut sql = format!(
+                "SELECT l.status, l.uid, l.t, c.name, l.{client_id}, n.uname FROM faye_user_login_logs l \
                  LEFT JOIN faye_channels c ON c.id = l.channel_id \
                  LEFT JOIN faye_online_user_names n ON n.uid = l.uid WHERE l.t < ?",
             );
@@ -74,13 +75,17 @@ impl DurableStore {
         limit: usize,
     ) -> Result<Vec<Session>, StoreError> {
         self.guarded(|s| {
-            let rows = s.conn()?.all_rows(
-                "SELECT l.uid, l.t, c.name, l.clientId, n.uname FROM faye_user_login_logs l \
-                 LEFT JOIN faye_channels c ON c.id = l.channel_id \
-                 LEFT JOIN faye_online_user_names n ON n.uid = l.uid \
-                 WHERE l.status = 1 AND l.t >= ? AND NOT EXISTS \
-                 (SELECT 1 FROM faye_user_login_logs o WHERE o.clientId = l.clientId AND o.status = 0) \
-                 ORDER BY l.t DESC LIMIT ?",
+            let conn = s.conn()?;
+            let client_id = conn.dialect().column("clientId");
+            let rows = conn.all_rows(
+                &format!(
+                    "SELECT l.uid, l.t, c.name, l.{client_id}, n.uname FROM faye_user_login_logs l \
+                     LEFT JOIN faye_channels c ON c.id = l.channel_id \
+                     LEFT JOIN faye_online_user_names n ON n.uid = l.uid \
+                     WHERE l.status = 1 AND l.t >= ? AND NOT EXISTS \
+                     (SELECT 1 FROM faye_user_login_logs o WHERE o.{client_id} = l.{client_id} AND o.status = 0) \
+                     ORDER BY l.t DESC LIMIT ?"
+                ),
                 &[
                     clock::sql_datetime(since_ms.div_euclid(1000) * 1000).into(),
                     Param::Int(limit as i64),

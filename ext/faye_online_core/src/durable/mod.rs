@@ -220,13 +220,10 @@ impl DurableStore {
         }
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
-        let insert = format!(
-            "{} {} ({}, {}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
-            conn.dialect().insert_ignore(),
-            row.table,
-            row.key_column,
-            row.column
-        );
+        let insert = conn.dialect().insert_ignore(&format!(
+            "{} ({}, {}, lock_version, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
+            row.table, row.key_column, row.column
+        ));
         conn.execute(
             &insert,
             &[
@@ -264,6 +261,7 @@ impl DurableStore {
             return Ok(());
         }
         let conn = self.conn()?;
+        let client_id_column = conn.dialect().column("clientId");
         let mut ids: Vec<&str> = rows.iter().map(|r| r.4).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -272,7 +270,7 @@ impl DurableStore {
         let present: Vec<(String, i64)> = conn
             .all_rows(
                 &format!(
-                    "SELECT clientId, status FROM faye_user_login_logs WHERE clientId IN ({marks})"
+                    "SELECT {client_id_column}, status FROM faye_user_login_logs WHERE {client_id_column} IN ({marks})"
                 ),
                 &params,
             )?
@@ -305,7 +303,7 @@ impl DurableStore {
         let values = vec!["(?, ?, ?, ?, ?)"; count].join(", ");
         conn.execute(
             &format!(
-                "INSERT INTO faye_user_login_logs (status, uid, t, channel_id, clientId) VALUES {values}"
+                "INSERT INTO faye_user_login_logs (status, uid, t, channel_id, {client_id_column}) VALUES {values}"
             ),
             &params,
         )?;
@@ -330,10 +328,9 @@ impl DurableStore {
         }
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
-        let insert = format!(
-            "{} faye_channels (name, created_at, updated_at) VALUES (?, ?, ?)",
-            conn.dialect().insert_ignore()
-        );
+        let insert = conn
+            .dialect()
+            .insert_ignore("faye_channels (name, created_at, updated_at) VALUES (?, ?, ?)");
         conn.execute(&insert, &[name.into(), now.clone().into(), now.into()])?;
         let row = conn
             .first_row(
@@ -350,12 +347,13 @@ impl DurableStore {
     fn remember_name(&mut self, uid: u64, uname: &str) -> Result<(), StoreError> {
         let now = clock::sql_datetime(clock::now_ms());
         let conn = self.conn()?;
-        let sql = match conn.dialect() {
-            sql::Dialect::MySql => "INSERT INTO faye_online_user_names (uid, uname, created_at, updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE uname = VALUES(uname), updated_at = VALUES(updated_at)",
-            sql::Dialect::Sqlite => "INSERT INTO faye_online_user_names (uid, uname, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET uname = excluded.uname, updated_at = excluded.updated_at",
-        };
+        let sql = conn.dialect().upsert(
+            "faye_online_user_names (uid, uname, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            "uid",
+            &["uname", "updated_at"],
+        );
         conn.execute(
-            sql,
+            &sql,
             &[
                 Param::Int(uid as i64),
                 uname.into(),

@@ -1,10 +1,12 @@
-//! The durable store's contract, on SQLite and (when reachable) MySQL.
+//! The durable store's contract, on SQLite and (when reachable) MySQL
+//! and PostgreSQL.
 
 use super::*;
 use crate::ledger::{spended_key, started_key, Session};
 use crate::test_support::{recreate_schema, test_mysql_url, TempSqlite};
 
-/// The durable-store contract, run on SQLite and (when reachable) MySQL.
+/// The durable-store contract, run on SQLite and (when reachable) MySQL
+/// and PostgreSQL.
 fn contract(url: &str) {
     let mut store = DurableStore::new(url);
     let room = "/classes/4";
@@ -100,9 +102,10 @@ fn contract(url: &str) {
     }
     let tid = store.channel_id(time).unwrap();
     let conn = store.conn().unwrap();
+    let client_id = conn.dialect().column("clientId");
     let row = conn
         .first_row(
-            "SELECT COUNT(*), SUM(status), MIN(channel_id), MIN(t) FROM faye_user_login_logs WHERE clientId = ?",
+            &format!("SELECT COUNT(*), SUM(status), MIN(channel_id), MIN(t) FROM faye_user_login_logs WHERE {client_id} = ?"),
             &["abc".into()],
         )
         .unwrap()
@@ -186,9 +189,10 @@ fn batches(url: &str) {
         .unwrap()
         .contains_key(&started_key(time)));
     let conn = store.conn().unwrap();
+    let client_id = conn.dialect().column("clientId");
     let row = conn
         .first_row(
-            "SELECT COUNT(*), SUM(status) FROM faye_user_login_logs WHERE clientId LIKE 'batch-%'",
+            &format!("SELECT COUNT(*), SUM(status) FROM faye_user_login_logs WHERE {client_id} LIKE 'batch-%'"),
             &[],
         )
         .unwrap()
@@ -266,6 +270,14 @@ fn keeps_the_durable_contract_on_mysql() {
     contract(&url);
 }
 
+#[test]
+fn keeps_the_durable_contract_on_postgres() {
+    let Some(url) = crate::test_support::test_postgres_database("contract") else {
+        return;
+    };
+    contract(&url);
+}
+
 /// A user who attended three thousand lessons: the widened column holds
 /// the row (a MySQL TEXT stopped at 64 KB, about two thousand lessons).
 #[test]
@@ -273,7 +285,19 @@ fn a_lifetime_of_lessons_fits_in_one_row_on_mysql() {
     let Some(url) = crate::test_support::test_mysql_database("lifetime") else {
         return;
     };
-    let mut store = DurableStore::new(&url);
+    a_lifetime_of_lessons(&url);
+}
+
+#[test]
+fn a_lifetime_of_lessons_fits_in_one_row_on_postgres() {
+    let Some(url) = crate::test_support::test_postgres_database("lifetime") else {
+        return;
+    };
+    a_lifetime_of_lessons(&url);
+}
+
+fn a_lifetime_of_lessons(url: &str) {
+    let mut store = DurableStore::new(url);
     let stops: Vec<Record> = (0..3000)
         .map(|i| Record::TimerStop {
             uid: 9,
@@ -334,4 +358,32 @@ fn open_sessions(url: &str) {
         ids(store.open_sessions(now - 9 * day, 100).unwrap()),
         vec!["open-2", "open-1", "open-old"]
     );
+}
+
+/// What PostgreSQL refuses for good is told from what a retry can cure:
+/// a NUL in a name (no PostgreSQL text holds one) and a value past its
+/// column are set aside, a server that is not there is tried again.
+#[test]
+fn postgres_errors_are_told_apart() {
+    let Some(url) = crate::test_support::test_postgres_database("errors") else {
+        return;
+    };
+    let mut store = DurableStore::new(&url);
+    let join = |uname: &str| Record::RoomJoin {
+        room: "/classes/1".into(),
+        uid: 5,
+        uname: uname.into(),
+    };
+    let nul = store.apply(&join("a\u{0}b")).unwrap_err();
+    assert!(nul.is_permanent(), "{nul}");
+    let long = store.apply(&join(&"x".repeat(300))).unwrap_err();
+    assert!(long.is_permanent(), "{long}");
+    assert!(long.to_string().contains("22001"), "{long}");
+    store.apply(&join("Five")).unwrap();
+    assert_eq!(store.user_name(5).unwrap(), "Five");
+    assert_eq!(store.charset_warnings().unwrap(), Vec::<String>::new());
+
+    let mut away = DurableStore::new("postgres://nobody@127.0.0.1:1/none");
+    let e = away.apply(&join("Five")).unwrap_err();
+    assert!(!e.is_permanent() && !e.is_deadlock(), "{e}");
 }

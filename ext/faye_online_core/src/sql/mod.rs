@@ -1,10 +1,14 @@
-//! A minimal SQL connection over MySQL/MariaDB and SQLite, just wide enough
+//! A minimal SQL connection over MySQL/MariaDB, PostgreSQL and SQLite, just wide enough
 //! for the durable store: parameterised statements, one optional row back,
 //! and explicit transactions. Every value reaches the server as a bound
 //! parameter, never spliced into the SQL text.
 
 use crate::error::StoreError;
 use std::time::Duration;
+
+mod pg;
+
+pub use pg::PgConn;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
@@ -33,15 +37,45 @@ impl From<String> for Param {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     MySql,
+    Postgres,
     Sqlite,
 }
 
 impl Dialect {
-    /// `INSERT IGNORE` / `INSERT OR IGNORE`.
-    pub fn insert_ignore(self) -> &'static str {
+    /// An insert that skips rows a unique key already holds: `into` is
+    /// what follows `INSERT INTO` (`table (columns) VALUES (…)`).
+    pub fn insert_ignore(self, into: &str) -> String {
         match self {
-            Dialect::MySql => "INSERT IGNORE INTO",
-            Dialect::Sqlite => "INSERT OR IGNORE INTO",
+            Dialect::MySql => format!("INSERT IGNORE INTO {into}"),
+            Dialect::Postgres => format!("INSERT INTO {into} ON CONFLICT DO NOTHING"),
+            Dialect::Sqlite => format!("INSERT OR IGNORE INTO {into}"),
+        }
+    }
+
+    /// An insert that updates `updates` (columns) from the new row when
+    /// the unique key `key` already holds one.
+    pub fn upsert(self, into: &str, key: &str, updates: &[&str]) -> String {
+        match self {
+            Dialect::MySql => {
+                let set: Vec<String> = updates
+                    .iter()
+                    .map(|c| format!("{c} = VALUES({c})"))
+                    .collect();
+                format!(
+                    "INSERT INTO {into} ON DUPLICATE KEY UPDATE {}",
+                    set.join(", ")
+                )
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                let set: Vec<String> = updates
+                    .iter()
+                    .map(|c| format!("{c} = excluded.{c}"))
+                    .collect();
+                format!(
+                    "INSERT INTO {into} ON CONFLICT({key}) DO UPDATE SET {}",
+                    set.join(", ")
+                )
+            }
         }
     }
 
@@ -49,8 +83,21 @@ impl Dialect {
     /// whole database at `BEGIN IMMEDIATE` instead).
     pub fn for_update(self) -> &'static str {
         match self {
-            Dialect::MySql => " FOR UPDATE",
+            Dialect::MySql | Dialect::Postgres => " FOR UPDATE",
             Dialect::Sqlite => "",
+        }
+    }
+
+    /// A column name as this database must be told it. The migrations
+    /// (ActiveRecord) quote every name, so PostgreSQL keeps the old gem's
+    /// mixed-case `clientId` as written and folds it to lower case unless
+    /// it is quoted; MySQL and SQLite compare names without case.
+    pub fn column(self, name: &str) -> String {
+        match self {
+            Dialect::Postgres if name.bytes().any(|b| b.is_ascii_uppercase()) => {
+                format!("\"{name}\"")
+            }
+            _ => name.to_owned(),
         }
     }
 }
@@ -68,11 +115,14 @@ pub trait SqlConn: Send {
     fn rollback(&mut self);
 }
 
-/// Opens a connection from a `mysql://user:pass@host:port/db` or
+/// Opens a connection from a `mysql://user:pass@host:port/db`,
+/// `postgres://user:pass@host:port/db` (also `postgresql://`) or
 /// `sqlite://path` (also `sqlite:path`) URL.
 pub fn open(url: &str) -> Result<Box<dyn SqlConn>, StoreError> {
     if url.starts_with("mysql://") {
         Ok(Box::new(MySqlConn::open(url)?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(PgConn::open(url)?))
     } else if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -80,7 +130,7 @@ pub fn open(url: &str) -> Result<Box<dyn SqlConn>, StoreError> {
         Ok(Box::new(SqliteConn::open(path)?))
     } else {
         Err(StoreError::other(format!(
-            "unsupported database URL {:?}: use mysql://… or sqlite://…",
+            "unsupported database URL {:?}: use mysql://…, postgres://… or sqlite://…",
             redact(url)
         )))
     }
@@ -288,11 +338,16 @@ mod tests {
             "mysql://root:***@db:3306/x"
         );
         assert_eq!(redact("mysql://root@db/x"), "mysql://root@db/x");
+        assert_eq!(
+            redact("postgresql://app:pw@db/x?sslmode=disable"),
+            "postgresql://app:***@db/x?sslmode=disable"
+        );
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
     }
 
     #[test]
     fn refuses_unknown_urls() {
-        assert!(open("postgres://x").is_err());
+        assert!(open("oracle://x").is_err());
+        assert!(open("postgres://x:notaport/db").is_err());
     }
 }
