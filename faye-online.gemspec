@@ -14,7 +14,8 @@ Gem::Specification.new do |spec|
     (across tabs and server processes), publishes every change to the room's
     user_list channel, times how long each user spends in a lesson channel and
     logs every login and logout. The bookkeeping runs in a Rust core; hot state
-    lives in process memory or Redis, durable records in MySQL/MariaDB or SQLite.
+    lives in process memory or Redis, durable records in MySQL/MariaDB, PostgreSQL
+    or SQLite.
   DESC
 
   spec.required_ruby_version = ">= 3.0"

@@ -10,6 +10,8 @@ module FayeOnline
   #
   # Addresses are URLs:
   #   mysql2://user:password@host:3306/database?socket=/run/mysqld/mysqld.sock
+  #   postgresql://user:password@host:5432/database   (also postgres://)
+  #   postgresql:///database?host=/run/postgresql     (a Unix socket directory)
   #   sqlite3:db/faye_online.sqlite3        (relative to the application's root)
   #   sqlite3:/var/lib/app/faye_online.sqlite3
   #
@@ -23,6 +25,13 @@ module FayeOnline
     # The environment variable resolve reads (database_url: in Configuration).
     URL_VARIABLE = "DATABASE_URL"
     MYSQL_ADAPTERS = %w[mysql2 mysql trilogy].freeze
+    POSTGRES_ADAPTERS = %w[postgresql postgres postgis].freeze
+    # The connection parameters of a postgresql:// URL that the Rust core's
+    # client reads; the others (ActiveRecord's pool=, encoding=, ...) are
+    # ActiveRecord's own and are left out of native_url.
+    POSTGRES_NATIVE_PARAMETERS = %w[host hostaddr port user password dbname options application_name
+                                    sslmode connect_timeout keepalives keepalives_idle
+                                    target_session_attrs].freeze
 
     module_function
 
@@ -41,28 +50,39 @@ module FayeOnline
       from_database_yml(root, env) || default_url
     end
 
-    # The URL with its scheme settled (mysql2:// or sqlite3:) and an SQLite
-    # path made absolute against +root+, so that the migrations and the Rust
-    # core open the same file whatever the working directory.
+    # The URL with its scheme settled (mysql2://, postgresql:// or sqlite3:)
+    # and an SQLite path made absolute against +root+, so that the migrations
+    # and the Rust core open the same file whatever the working directory.
     def normalize(url, root: Dir.pwd)
       url = url.to_s
       case url
       when %r{\Amysql2?://}
         url.sub(/\Amysql2?:/, "mysql2:")
+      when %r{\Apostgres(?:ql)?://}
+        url.sub(/\Apostgres(?:ql)?:/, "postgresql:")
       when /\Asqlite3?:/
         path = sqlite_path(url)
         path == ":memory:" ? "sqlite3::memory:" : "sqlite3:#{File.expand_path(path, root.to_s)}"
       else
-        raise ArgumentError, "faye-online supports mysql2:// and sqlite3: database URLs, not #{redact(url).inspect}"
+        raise ArgumentError,
+              "faye-online supports mysql2://, postgresql:// and sqlite3: database URLs, not #{redact(url).inspect}"
       end
     end
 
-    # The URL form the Rust core accepts: mysql://... (query kept) or
+    # True when +url+ names a PostgreSQL database.
+    def postgresql?(url)
+      url.to_s.match?(%r{\Apostgres(?:ql)?://})
+    end
+
+    # The URL form the Rust core accepts: mysql://... (query kept),
+    # postgresql://... (only the connection parameters it reads) or
     # sqlite://<absolute path>.
     def native_url(url, root: Dir.pwd)
       normalized = normalize(url, root: root)
       if normalized.start_with?("mysql2:")
         normalized.sub(/\Amysql2:/, "mysql:")
+      elsif normalized.start_with?("postgresql:")
+        native_postgres_url(normalized)
       elsif normalized == "sqlite3::memory:"
         "sqlite::memory:"
       else
@@ -83,7 +103,9 @@ module FayeOnline
       config = ActiveRecord::DatabaseConfigurations::UrlConfig
                .new("faye_online", "primary", url_for_active_record(normalized), defaults)
                .configuration_hash.to_h
-      raise ArgumentError, "no database name in #{redact(url).inspect}" if mysql && Blank.blank?(config[:database])
+      if (mysql || postgresql?(normalized)) && Blank.blank?(config[:database])
+        raise ArgumentError, "no database name in #{redact(url).inspect}"
+      end
 
       config
     end
@@ -144,6 +166,8 @@ module FayeOnline
       adapter = config["adapter"].to_s
       if MYSQL_ADAPTERS.include?(adapter)
         mysql_url(config)
+      elsif POSTGRES_ADAPTERS.include?(adapter)
+        postgres_url(config)
       elsif adapter.start_with?("sqlite")
         database = config["database"].to_s
         raise ArgumentError, "database.yml: sqlite3 entry has no database" if database.empty?
@@ -151,7 +175,7 @@ module FayeOnline
         database = File.expand_path(database, root.to_s) unless database == ":memory:"
         "sqlite3:#{database}"
       else
-        raise ArgumentError, "faye-online supports the mysql2 and sqlite3 adapters, not #{adapter.inspect}"
+        raise ArgumentError, "faye-online supports the mysql2, postgresql and sqlite3 adapters, not #{adapter.inspect}"
       end
     end
 
@@ -169,10 +193,55 @@ module FayeOnline
       "mysql2://#{userinfo}#{host}#{port}/#{escape(config["database"])}#{query}"
     end
 
+    # database.yml's postgresql entry as a URL. A host that is a directory
+    # (or none, as Rails takes it) is a Unix socket, passed as ?host=.
+    def postgres_url(config)
+      raise ArgumentError, "database.yml: postgresql entry has no database" if Blank.blank?(config["database"])
+
+      userinfo = ""
+      unless Blank.blank?(config["username"])
+        userinfo = escape(config["username"])
+        userinfo += ":#{escape(config["password"])}" unless Blank.blank?(config["password"])
+        userinfo += "@"
+      end
+      host = config["host"].to_s
+      host = default_postgres_socket if host.empty?
+      query = []
+      if host.start_with?("/")
+        query << "host=#{escape(host)}"
+        host = ""
+      elsif host.include?(":") && !host.start_with?("[")
+        host = "[#{host}]"
+      end
+      port = Blank.blank?(config["port"]) ? "" : ":#{config["port"]}"
+      query << "port=#{escape(config["port"])}" if host.empty? && !port.empty?
+      port = "" if host.empty?
+      query << "sslmode=#{escape(config["sslmode"])}" unless Blank.blank?(config["sslmode"])
+      query = query.empty? ? "" : "?#{query.join('&')}"
+      userinfo_host = userinfo.empty? && host.empty? ? "" : "#{userinfo}#{host}"
+      "postgresql://#{userinfo_host}#{port}/#{escape(config["database"])}#{query}"
+    end
+
+    # Where libpq looks for the server's socket when no host is given.
+    def default_postgres_socket
+      %w[/var/run/postgresql /run/postgresql /tmp].find { |dir| File.directory?(dir) } || "localhost"
+    end
+
+    # The Rust core's form of a normalized postgresql:// URL: the query
+    # keeps only the connection parameters it reads.
+    def native_postgres_url(normalized)
+      base, query = normalized.split("?", 2)
+      kept = query.to_s.split("&").select do |pair|
+        POSTGRES_NATIVE_PARAMETERS.include?(URI.decode_www_form_component(pair.split("=", 2).first.to_s))
+      end
+      kept.empty? ? base : "#{base}?#{kept.join('&')}"
+    end
+
     def escape(value)
       URI.encode_www_form_component(value.to_s).gsub("+", "%20")
     end
 
-    private_class_method :from_database_yml, :mysql_url, :escape, :url_for_active_record
+    private_class_method :from_database_yml, :mysql_url, :postgres_url, :default_postgres_socket,
+                         :native_postgres_url, :escape, :url_for_active_record
   end
 end

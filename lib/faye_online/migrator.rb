@@ -18,8 +18,8 @@ module FayeOnline
 
     module_function
 
-    # Creates the database when it does not exist (the MySQL database, or the
-    # directory of the SQLite file), then applies the pending migrations. A
+    # Creates the database when it does not exist (the MySQL or PostgreSQL
+    # database, or the directory of the SQLite file), then applies the pending migrations. A
     # relative SQLite path is taken against +root+, as the server takes it.
     def migrate!(url, verbose: false, root: Dir.pwd)
       config = connection_config(url, root: root)
@@ -37,7 +37,8 @@ module FayeOnline
       with_connection(config) { migration_context.needs_migration? }
     end
 
-    # The ActiveRecord configuration for a mysql2:// or sqlite3: URL, with
+    # The ActiveRecord configuration for a mysql2://, postgresql:// or
+    # sqlite3: URL, with
     # faye-online's migrations.
     def connection_config(url, root: Dir.pwd)
       Database.active_record_config(url, root: root, migrations_paths: [MIGRATIONS_DIR])
@@ -49,8 +50,33 @@ module FayeOnline
 
         require "fileutils"
         FileUtils.mkdir_p(File.dirname(config[:database]))
+      elsif config[:adapter] == "postgresql"
+        create_postgres_database(config)
       else
         create_mysql_database(config)
+      end
+    end
+
+    # As for MySQL: the database is connected to first, and created (in
+    # UTF8, so that every name fits) only when PostgreSQL says it does not
+    # exist, from the server's maintenance database.
+    def create_postgres_database(config)
+      require "pg"
+      options = { host: config[:host], port: config[:port], user: config[:username],
+                  password: config[:password], sslmode: config[:sslmode], connect_timeout: 5 }.compact
+      begin
+        PG.connect(**options, dbname: config[:database]).close
+      rescue PG::ConnectionBad => e
+        raise unless e.message.include?("does not exist")
+
+        client = PG.connect(**options, dbname: config.fetch(:maintenance_db, "postgres"))
+        begin
+          client.exec("CREATE DATABASE #{client.quote_ident(config[:database])} ENCODING 'UTF8' TEMPLATE template0")
+        rescue PG::DuplicateDatabase
+          nil # made by another process meanwhile
+        ensure
+          client.close
+        end
       end
     end
 
@@ -105,7 +131,7 @@ module FayeOnline
       ActiveRecord::Base.connection.migration_context
     end
 
-    private_class_method :prepare_database, :create_mysql_database,
+    private_class_method :prepare_database, :create_mysql_database, :create_postgres_database,
                          :with_connection, :with_verbosity, :migration_context
   end
 end

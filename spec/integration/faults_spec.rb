@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-# Faults with nothing lost. Each example runs its own redis-server or
-# mariadbd on a free port and kills it by its pid (never the machine's
-# shared servers), while real Faye clients stay online through it.
+# Faults with nothing lost. Each example runs its own redis-server,
+# mariadbd or postgres on a free port and kills it by its pid (never the
+# machine's shared servers), while real Faye clients stay online through it.
 RSpec.describe "Faults", :integration do
   on_each_deployment(only: :redis, server: { timeout: 2, gc: 1 }) do |configuration|
     def start_server(env)
@@ -102,14 +102,16 @@ RSpec.describe "Faults", :integration do
       redis&.stop
     end
 
-    it "serves while MariaDB is away for 30 s under load, and writes everything when it returns" do
-      mariadb = FayeOnlineSpec::PrivateMariadb.new.start
+    sql_server = configuration.postgresql? ? "PostgreSQL" : "MariaDB"
+    it "serves while #{sql_server} is away for 30 s under load, and writes everything when it returns" do
+      server_class = configuration.postgresql? ? FayeOnlineSpec::PrivatePostgres : FayeOnlineSpec::PrivateMariadb
+      database_server = server_class.new.start
       database = "faye_online_faults_#{Process.pid}"
-      mariadb.create_database(database)
-      FayeOnline::Migrator.migrate!(mariadb.url(database))
-      records = FayeOnlineSpec::SqlDatabase.open(mariadb.url(database))
+      database_server.create_database(database)
+      FayeOnline::Migrator.migrate!(database_server.url(database))
+      records = FayeOnlineSpec::SqlDatabase.open(database_server.url(database))
       env = configuration.server_env(namespace: "#{namespace}_sql", timeout: 2, gc: 1)
-                         .merge("DATABASE_URL" => mariadb.url(database))
+                         .merge("DATABASE_URL" => database_server.url(database))
       host = start_server(env)
       room = new_room
       lesson = new_lesson
@@ -119,7 +121,7 @@ RSpec.describe "Faults", :integration do
       eventually { expect(Array(records.online_uids(room)).size).to eq 5 }
 
       records.close
-      mariadb.stop(signal: "KILL")
+      database_server.stop(signal: "KILL")
       killed_at = now
       cycles = []
       # Load for 30 s: users come and go; each change must still reach the
@@ -136,9 +138,9 @@ RSpec.describe "Faults", :integration do
       end
       expect(host).to be_alive
 
-      mariadb.start
+      database_server.start
       back_at = now
-      records = FayeOnlineSpec::SqlDatabase.open(mariadb.url(database))
+      records = FayeOnlineSpec::SqlDatabase.open(database_server.url(database))
       eventually(timeout: 30) do
         expect(records.count("faye_user_login_logs")).to eq 5 + cycles.size * 2
       end
@@ -149,11 +151,11 @@ RSpec.describe "Faults", :integration do
       end
       expect(records.online_uids(room)).to eq stayers.map { |u| u["uid"] }.sort
       expect(File.read(host.log_path)).not_to match(/dropped/)
-      puts "    MariaDB away 30 s: #{cycles.size} users came and went meanwhile " \
+      puts "    #{sql_server} away 30 s: #{cycles.size} users came and went meanwhile " \
            "(#{cycles.size * 2} log rows); all written #{written_in.round(2)} s after its return, rows lost: 0"
     ensure
       records&.close
-      mariadb&.destroy
+      database_server&.destroy
     end
 
     def bayeux_client_for(server)

@@ -19,6 +19,10 @@ module FayeOnlineSpec
       false
     end
 
+    def postgresql?
+      false
+    end
+
     # Migrates on first use; empties the tables for a new example group.
     def prepare!
       unless @migrated
@@ -109,6 +113,50 @@ module FayeOnlineSpec
     end
   end
 
+  # Redis for the hot state, PostgreSQL for the records: the shape of most
+  # Rails sites.
+  class RedisPostgresqlConfiguration < Configuration
+    DEFAULT_DATABASE_URL = "postgresql://postgres:postgres@127.0.0.1:5432/faye_online_test"
+
+    def initialize
+      super("Redis + PostgreSQL")
+      base = ENV.fetch("FAYE_ONLINE_TEST_POSTGRES_DATABASE_URL", "").then { |u| u.empty? ? DEFAULT_DATABASE_URL : u }
+      uri = URI(base)
+      uri.path = "/#{uri.path.delete_prefix('/')}_#{Process.pid}"
+      @database_url = uri.to_s
+      @redis_url = ENV.fetch("FAYE_ONLINE_TEST_REDIS_URL", "").then do |u|
+        u.empty? ? RedisMariadbConfiguration::DEFAULT_REDIS_URL : u
+      end
+    end
+
+    attr_reader :database_url, :redis_url
+
+    def store
+      :redis
+    end
+
+    def redis?
+      true
+    end
+
+    def postgresql?
+      true
+    end
+
+    def redis_space(namespace)
+      RedisSpace.new(redis_url, namespace)
+    end
+
+    def create_database
+      SqlDatabase::Postgres.create_database(database_url)
+    end
+
+    def cleanup!
+      super
+      SqlDatabase::Postgres.drop_database(database_url) if @migrated && !ENV["FAYE_ONLINE_TEST_KEEP_DATABASES"]
+    end
+  end
+
   # The embedded default: state in the server's memory, records in SQLite.
   class MemorySqliteConfiguration < Configuration
     def initialize
@@ -162,7 +210,8 @@ module FayeOnlineSpec
   end
 
   def self.configurations
-    @configurations ||= [RedisMariadbConfiguration.new, MemorySqliteConfiguration.new]
+    @configurations ||= [RedisMariadbConfiguration.new, RedisPostgresqlConfiguration.new,
+                         MemorySqliteConfiguration.new]
   end
 end
 

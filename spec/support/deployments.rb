@@ -5,12 +5,14 @@ module FayeOnlineSpec
   # FayeOnlineSpec.configurations, or those `only` names.
   #   :redis    the ones sharing state through Redis (several processes)
   #   :mariadb  the ones keeping records in MariaDB
+  #   :postgresql the ones keeping records in PostgreSQL
   #   :any      one of them, for what does not depend on the deployment
   def self.deployments(only = nil)
     case only
     when nil then configurations
     when :redis then configurations.select(&:redis?)
     when :mariadb then configurations.select(&:mariadb?)
+    when :postgresql then configurations.select(&:postgresql?)
     when :any then configurations.first(1)
     else raise ArgumentError, "no deployments called #{only.inspect}"
     end

@@ -132,4 +132,87 @@ module FayeOnlineSpec
       FileUtils.rm_rf(@dir)
     end
   end
+
+  # A PostgreSQL server with a cluster of its own (initdb in a temporary
+  # directory, postgres trusted over TCP); a restart keeps the data. As
+  # root, it runs as the postgres user (PostgreSQL refuses root), through
+  # setpriv, which execs in place: the pid is the postmaster's.
+  class PrivatePostgres < PrivateService
+    def self.bin_dir
+      Dir["/usr/lib/postgresql/*/bin"].max_by { |dir| dir[%r{/(\d+)/bin\z}, 1].to_i } or
+        raise "PostgreSQL's server programs are missing (bin/setup --services)"
+    end
+
+    def initialize
+      super("postgres")
+      @dir = Dir.mktmpdir("faye-online-postgres-")
+      FileUtils.chown("postgres", "postgres", @dir) if Process.uid.zero?
+      init = as_owner([File.join(self.class.bin_dir, "initdb"), "-D", data_dir, "-U", "postgres",
+                       "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"])
+      output = IO.popen(init, err: %i[child out], &:read)
+      raise "initdb failed: #{output}" unless $?.success?
+    end
+
+    def data_dir
+      File.join(@dir, "data")
+    end
+
+    def url(database)
+      "postgresql://postgres@127.0.0.1:#{port}/#{database}"
+    end
+
+    def command
+      as_owner([File.join(self.class.bin_dir, "postgres"), "-D", data_dir, "-p", port.to_s,
+                "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=#{@dir}",
+                "-c", "fsync=off", "-c", "shared_buffers=16MB"])
+    end
+
+    def as_owner(command)
+      return command unless Process.uid.zero?
+
+      ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *command]
+    end
+
+    def answering?
+      require "pg"
+      PG.connect(host: "127.0.0.1", port: port, user: "postgres", dbname: "postgres", connect_timeout: 1).close
+      true
+    rescue StandardError
+      false
+    end
+
+    def create_database(name)
+      require "pg"
+      client = PG.connect(host: "127.0.0.1", port: port, user: "postgres", dbname: "postgres")
+      client.exec("CREATE DATABASE #{client.quote_ident(name)} ENCODING 'UTF8' TEMPLATE template0")
+    ensure
+      client&.close
+    end
+
+    # A postmaster killed with KILL leaves its backends to notice and exit;
+    # a start before they have gone would find their shared memory in use.
+    def start(timeout: 30)
+      Waiting.wait_for(timeout: 10, message: "the killed PostgreSQL's backends to exit") do
+        !File.exist?(File.join(data_dir, "postmaster.pid")) || !backends_alive?
+      end
+      super
+    end
+
+    def backends_alive?
+      pid = File.read(File.join(data_dir, "postmaster.pid")).to_i
+      return false if pid.zero?
+
+      Process.kill(0, pid)
+      true
+    rescue Errno::ESRCH, Errno::ENOENT
+      false
+    end
+
+    # INT is PostgreSQL's fast shutdown: its clients are disconnected (TERM
+    # would wait for every one of them to leave).
+    def destroy
+      stop(signal: "INT")
+      FileUtils.rm_rf(@dir)
+    end
+  end
 end

@@ -4,14 +4,17 @@ require "json"
 require "uri"
 
 module FayeOnlineSpec
-  # Reads faye-online's durable tables straight from MariaDB (mysql2 gem) or
-  # SQLite (sqlite3 gem), the way an app or an auditor would see them.
+  # Reads faye-online's durable tables straight from MariaDB (mysql2 gem),
+  # PostgreSQL (pg gem) or SQLite (sqlite3 gem), the way an app or an
+  # auditor would see them.
   class SqlDatabase
     KEPT_TABLES = %w[schema_migrations ar_internal_metadata].freeze
 
     def self.open(url)
       if url.start_with?("mysql2:")
         Mysql.new(url)
+      elsif url.match?(%r{\Apostgres(?:ql)?://})
+        Postgres.new(url)
       elsif url.start_with?("sqlite3:")
         Sqlite.new(url)
       else
@@ -132,6 +135,73 @@ module FayeOnlineSpec
 
       def truncate(table)
         @lock.synchronize { @client.query("TRUNCATE TABLE `#{table}`") }
+      end
+
+      def close
+        @client.close
+      end
+    end
+
+    # PostgreSQL through the pg gem. The specs write their SQL once, with `?`
+    # placeholders and the old gem's bare clientId; here they become $1, $2,
+    # ... and "clientId" (the migrations made the column with that case).
+    class Postgres < SqlDatabase
+      def self.connect_options(url)
+        uri = URI(url)
+        options = { host: uri.host || "127.0.0.1", port: uri.port || 5432,
+                    user: uri.user ? URI.decode_www_form_component(uri.user) : "postgres" }
+        options[:password] = URI.decode_www_form_component(uri.password) if uri.password
+        options
+      end
+
+      def self.database_name(url)
+        URI(url).path.to_s.delete_prefix("/")
+      end
+
+      def self.admin(url)
+        require "pg"
+        client = PG.connect(**connect_options(url), dbname: "postgres")
+        yield client
+      ensure
+        client&.close
+      end
+
+      def self.create_database(url)
+        admin(url) do |client|
+          name = database_name(url)
+          next if client.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", [name]).ntuples.positive?
+
+          client.exec("CREATE DATABASE #{client.quote_ident(name)} ENCODING 'UTF8' TEMPLATE template0")
+        end
+      end
+
+      def self.drop_database(url)
+        admin(url) { |client| client.exec("DROP DATABASE IF EXISTS #{client.quote_ident(database_name(url))} WITH (FORCE)") }
+      end
+
+      def initialize(url)
+        require "pg"
+        super()
+        @client = PG.connect(**self.class.connect_options(url), dbname: self.class.database_name(url))
+        @client.exec("SET client_min_messages TO warning")
+        # Integers as Integers and times as Times, as mysql2 gives them.
+        @client.type_map_for_results = PG::BasicTypeMapForResults.new(@client)
+        @lock = Mutex.new
+      end
+
+      def rows(sql, *params)
+        n = 0
+        sql = sql.gsub(/\?/) { "$#{n += 1}" }.gsub(/(?<!")\bclientId\b(?!")/, '"clientId"')
+        params = params.map { |p| p.is_a?(Time) ? p.utc.strftime("%Y-%m-%d %H:%M:%S") : p }
+        @lock.synchronize { @client.exec_params(sql, params).to_a }
+      end
+
+      def tables
+        rows("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").map { |row| row["tablename"] }
+      end
+
+      def truncate(table)
+        @lock.synchronize { @client.exec("TRUNCATE TABLE #{@client.quote_ident(table)} RESTART IDENTITY") }
       end
 
       def close

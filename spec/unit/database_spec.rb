@@ -79,8 +79,37 @@ RSpec.describe FayeOnline::Database do
     end
 
     it "refuses an adapter it does not support" do
-      write_database_yml("development:\n  adapter: postgresql\n  database: dev\n")
-      expect { described_class.resolve(nil, root: root, env: {}) }.to raise_error(ArgumentError, /postgresql/)
+      write_database_yml("development:\n  adapter: sqlserver\n  database: dev\n")
+      expect { described_class.resolve(nil, root: root, env: {}) }.to raise_error(ArgumentError, /sqlserver/)
+    end
+
+    it "turns a postgresql entry into a URL, credentials escaped" do
+      write_database_yml(<<~YAML)
+        development:
+          adapter: postgresql
+          encoding: unicode
+          host: db.internal
+          port: 5433
+          username: app user
+          password: p@ss/word
+          database: school
+          pool: 5
+      YAML
+      expect(described_class.resolve(nil, root: root, env: {}))
+        .to eq "postgresql://app%20user:p%40ss%2Fword@db.internal:5433/school"
+    end
+
+    it "reaches PostgreSQL through its Unix socket when the entry names a directory, or no host" do
+      write_database_yml("development:\n  adapter: postgresql\n  host: /run/pg\n  port: 5433\n  database: school\n")
+      expect(described_class.resolve(nil, root: root, env: {}))
+        .to eq "postgresql:///school?host=%2Frun%2Fpg&port=5433"
+      write_database_yml("development:\n  adapter: postgresql\n  database: school\n")
+      expect(described_class.resolve(nil, root: root, env: {})).to match(%r{\Apostgresql:///school\?host=})
+    end
+
+    it "refuses a postgresql entry without a database" do
+      write_database_yml("development:\n  adapter: postgresql\n  host: db\n")
+      expect { described_class.resolve(nil, root: root, env: {}) }.to raise_error(ArgumentError, /no database/)
     end
   end
 
@@ -103,10 +132,20 @@ RSpec.describe FayeOnline::Database do
       expect(described_class.native_url("sqlite3::memory:")).to eq "sqlite::memory:"
     end
 
+    it "spells PostgreSQL URLs as postgresql:// and keeps only the connection parameters the core reads" do
+      expect(described_class.native_url("postgres://app:pw@db:5432/school"))
+        .to eq "postgresql://app:pw@db:5432/school"
+      expect(described_class.native_url("postgresql://app@db/school?pool=5&sslmode=disable&encoding=unicode" \
+                                        "&application_name=faye"))
+        .to eq "postgresql://app@db/school?sslmode=disable&application_name=faye"
+      expect(described_class.native_url("postgresql:///school?host=%2Frun%2Fpg"))
+        .to eq "postgresql:///school?host=%2Frun%2Fpg"
+    end
+
     it "refuses other databases without showing the password" do
-      expect { described_class.native_url("postgres://app:secret@db/app") }
+      expect { described_class.native_url("oracle://app:secret@db/app") }
         .to raise_error(ArgumentError) { |error|
-          expect(error.message).to include("postgres://app:***@db/app")
+          expect(error.message).to include("oracle://app:***@db/app")
           expect(error.message).not_to include("secret")
         }
     end
@@ -121,6 +160,14 @@ RSpec.describe FayeOnline::Database do
                            database: "school", socket: "/run/mysqld/mysqld.sock", encoding: "utf8mb4")
       expect(described_class.active_record_config("mysql://root@db/app?encoding=utf8"))
         .to include(adapter: "mysql2", encoding: "utf8", database: "app")
+    end
+
+    it "reads a PostgreSQL URL as ActiveRecord does, and refuses one without a database" do
+      config = described_class.active_record_config("postgres://app:p%40ss@db.internal:5433/school?sslmode=disable")
+      expect(config).to include(adapter: "postgresql", host: "db.internal", port: 5433, username: "app",
+                                password: "p@ss", database: "school", sslmode: "disable")
+      expect { described_class.active_record_config("postgresql://app@db.internal") }
+        .to raise_error(ArgumentError, /no database/)
     end
 
     it "adds the defaults it is given, under the URL's own settings" do
@@ -142,7 +189,7 @@ RSpec.describe FayeOnline::Database do
     it "refuses a MySQL URL without a database, and other databases, without showing the password" do
       expect { described_class.active_record_config("mysql2://root:secret@db/") }
         .to raise_error(ArgumentError, %r{no database name in "mysql2://root:\*\*\*@db/"})
-      expect { described_class.active_record_config("postgres://app:secret@db/app") }
+      expect { described_class.active_record_config("oracle://app:secret@db/app") }
         .to raise_error(ArgumentError) { |error| expect(error.message).not_to include("secret") }
     end
   end
