@@ -1,12 +1,13 @@
 # frozen_string_literal: true
 
-# Shared helpers of the benchmarks: where Redis and MariaDB are, timing and
+# Shared helpers of the benchmarks: where Redis, MariaDB and PostgreSQL are, timing and
 # statistics. Everything talks to loopback only.
 require "etc"
 require "fileutils"
 require "json"
 require "mysql2"
 require "redis"
+require "uri"
 
 module Bench
   REDIS_URL = ENV.fetch("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -28,6 +29,21 @@ module Bench
     require "faye_online/migrator"
     FayeOnline::Migrator.migrate!(mysql_url(name))
     mysql_url(name)
+  end
+
+  POSTGRES_URL = ENV.fetch("BENCH_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432")
+
+  # The same for PostgreSQL: a fresh database, migrated.
+  def fresh_postgres_database(name)
+    require "pg"
+    uri = URI(POSTGRES_URL)
+    client = PG.connect(host: uri.host, port: uri.port, user: uri.user, password: uri.password, dbname: "postgres")
+    client.exec("DROP DATABASE IF EXISTS #{client.quote_ident(name)} WITH (FORCE)")
+    client.exec("CREATE DATABASE #{client.quote_ident(name)} ENCODING 'UTF8' TEMPLATE template0")
+    client.close
+    require "faye_online/migrator"
+    FayeOnline::Migrator.migrate!("#{POSTGRES_URL}/#{name}")
+    "#{POSTGRES_URL}/#{name}"
   end
 
   # Deletes the keys of a namespace (never the whole database).

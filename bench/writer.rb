@@ -1,9 +1,9 @@
 # frozen_string_literal: true
 
-# 5. The SQL writer: the same join/leave records written to MariaDB one
-#    transaction per record, and in batches of up to 256 (what the writer
-#    does when records queue up), side by side in one run. Runs the core's
-#    `writer` example (ext/faye_online_core/examples/writer.rs).
+# 5. The SQL writer: the same join/leave records written to MariaDB and to
+#    PostgreSQL, one transaction per record and in batches of up to 256
+#    (what the writer does when records queue up), side by side in one run.
+#    Runs the core's `writer` example (ext/faye_online_core/examples/writer.rs).
 require_relative "support"
 require "open3"
 
@@ -11,28 +11,44 @@ module Bench
   module Writer
     module_function
 
-    def run(cycles:)
-      database = Bench.fresh_database("faye_online_bench_writer").sub("mysql2://", "mysql://")
-      out, status = Open3.capture2e("cargo", "run", "--quiet", "--release", "--example", "writer", "--",
-                                    database, cycles.to_s, chdir: File.join(Bench::ROOT, "ext/faye_online_core"))
-      raise "writer benchmark failed: #{out}" unless status.success?
+    DATABASES = {
+      "MariaDB" => -> { Bench.fresh_database("faye_online_bench_writer").sub("mysql2://", "mysql://") },
+      "PostgreSQL" => -> { Bench.fresh_postgres_database("faye_online_bench_writer") }
+    }.freeze
 
-      JSON.parse(out.lines.last, symbolize_names: true)
+    # { "MariaDB" => figures, "PostgreSQL" => figures }
+    def run(cycles:)
+      DATABASES.to_h do |name, fresh|
+        out, status = Open3.capture2e("cargo", "run", "--quiet", "--release", "--example", "writer", "--",
+                                      fresh.call, cycles.to_s, chdir: File.join(Bench::ROOT, "ext/faye_online_core"))
+        raise "writer benchmark on #{name} failed: #{out}" unless status.success?
+
+        [name, JSON.parse(out.lines.last, symbolize_names: true)]
+      end
     end
 
-    def report(r, out = $stdout)
-      single = r[:one_by_one]
-      batched = r[:in_batches]
-      out.puts "## 5. The SQL writer (#{r[:cycles]} join/leave cycles, #{r[:records]} records, MariaDB)"
+    def report(results, out = $stdout)
+      first = results.values.first
+      out.puts "## 5. The SQL writer (#{first[:cycles]} join/leave cycles, #{first[:records]} records)"
       out.puts
-      out.puts "| way | records per s | MariaDB CPU per cycle, ms |"
-      out.puts "|---|---|---|"
-      [["one transaction per record", single], ["batches of up to 256", batched]].each do |name, w|
-        cpu = w[:db_cpu_seconds] ? format("%.2f", w[:db_cpu_seconds] * 1000 / r[:cycles]) : "n/a"
-        out.puts format("| %s | %.0f | %s |", name, r[:records] / w[:seconds], cpu)
+      out.puts "| database | way | records per s | server CPU per cycle, ms |"
+      out.puts "|---|---|---|---|"
+      results.each do |database, r|
+        [["one transaction per record", r[:one_by_one]], ["batches of up to 256", r[:in_batches]]].each do |way, w|
+          cpu = w[:db_cpu_seconds] ? format("%.2f", w[:db_cpu_seconds] * 1000 / r[:cycles]) : "n/a"
+          out.puts format("| %s | %s | %.0f | %s |", database, way, r[:records] / w[:seconds], cpu)
+        end
       end
       out.puts
-      out.puts format("Batches: %.1f× the records per second.", single[:seconds] / batched[:seconds])
+      results.each do |database, r|
+        out.puts format("%s: batches write %.1f× the records per second of one transaction per record.",
+                        database, r[:one_by_one][:seconds] / r[:in_batches][:seconds])
+      end
+      if results.size == 2
+        a, b = results.values.map { |r| r[:records] / r[:in_batches][:seconds] }
+        out.puts format("In batches, %s writes %.2f× the records per second of %s.",
+                        results.keys[1], b / a, results.keys[0])
+      end
       out.puts
     end
   end
