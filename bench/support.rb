@@ -38,6 +38,7 @@ module Bench
     require "pg"
     uri = URI(POSTGRES_URL)
     client = PG.connect(host: uri.host, port: uri.port, user: uri.user, password: uri.password, dbname: "postgres")
+    client.exec("SET client_min_messages TO warning")
     client.exec("DROP DATABASE IF EXISTS #{client.quote_ident(name)} WITH (FORCE)")
     client.exec("CREATE DATABASE #{client.quote_ident(name)} ENCODING 'UTF8' TEMPLATE template0")
     client.close
