@@ -3,6 +3,7 @@
 require "json"
 require "set"
 require "rack/utils"
+require_relative "deferred"
 
 module FayeOnline
   # A live dashboard served by the Faye server, for those who want to watch
@@ -166,23 +167,7 @@ module FayeOnline
         return [403, { "Content-Type" => "application/json" }, [%({"error":"the dashboard needs its token"})]]
       end
 
-      respond = env["async.callback"]
-      return [200, json_headers, [JSON.generate(snapshot)]] unless respond && EM.reactor_running?
-
-      EM.defer(
-        lambda do
-          [200, json_headers, [JSON.generate(snapshot)]]
-        rescue StandardError => e
-          [503, json_headers, [JSON.generate("error" => "#{e.class}: #{e.message}")]]
-        end,
-        ->(response) { respond.call(response) }
-      )
-      # Thin's way of saying "the answer comes later".
-      [-1, {}, []]
-    end
-
-    def json_headers
-      { "Content-Type" => "application/json", "Cache-Control" => "no-store" }
+      Deferred.call(env) { [200, Deferred::JSON_HEADERS.dup, [JSON.generate(snapshot)]] }
     end
 
     def query_token(env)
