@@ -2,7 +2,7 @@
 //!
 //! - `FayeOnline::Native::Tracker` ([`tracker`]): the Faye extension;
 //! - `FayeOnline::Native::Query` ([`query`]): the read API;
-//! - `Publication`, `Delivery` and `LogLine` ([`notifications`]): what the
+//! - `Publication`, `Delivery`, `LogLine` and `Event` ([`notifications`]): what the
 //!   tracker hands the host;
 //!
 //! and beside them the conversions at the boundary ([`convert`]), running
@@ -18,7 +18,7 @@ mod query;
 mod tracker;
 
 use magnus::{function, method, prelude::*, Error, Ruby};
-use notifications::{Delivery, LogLine, Publication};
+use notifications::{Delivery, Event, LogLine, Publication};
 use query::RbQuery;
 use tracker::RbTracker;
 
@@ -89,5 +89,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let log_line = native.define_class("LogLine", ruby.class_object())?;
     log_line.define_method("level", method!(LogLine::level, 0))?;
     log_line.define_method("text", method!(LogLine::text, 0))?;
+    let event = native.define_class("Event", ruby.class_object())?;
+    event.define_method("kind", method!(Event::kind, 0))?;
+    event.define_method("data", method!(Event::data, 0))?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! process and are skipped unread.
 
 use crate::convert::json_to_ruby;
-use faye_online_core::{LogLevel, Notification};
+use faye_online_core::{LogLevel, Notification, PresenceEvent};
 use magnus::{Error, IntoValue, Ruby, Symbol, Value};
 use serde_json::Value as Json;
 
@@ -65,6 +65,24 @@ impl LogLine {
     }
 }
 
+/// `FayeOnline::Native::Event`: a change of presence (`kind`, a Symbol
+/// such as `:joined`), and the whole event as a Hash (`data`) for the
+/// app's callbacks and webhooks.
+#[magnus::wrap(class = "FayeOnline::Native::Event", free_immediately, size)]
+pub struct Event {
+    event: PresenceEvent,
+}
+
+impl Event {
+    pub fn kind(ruby: &Ruby, rb_self: &Self) -> Symbol {
+        ruby.to_symbol(rb_self.event.kind.as_str())
+    }
+
+    pub fn data(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+        json_to_ruby(ruby, &rb_self.event.to_json())
+    }
+}
+
 /// A notification as its Ruby object.
 pub fn to_ruby(ruby: &Ruby, n: Notification) -> Value {
     match n {
@@ -82,5 +100,6 @@ pub fn to_ruby(ruby: &Ruby, n: Notification) -> Value {
         }
         .into_value_with(ruby),
         Notification::Log { level, text } => LogLine { level, text }.into_value_with(ruby),
+        Notification::Event(event) => Event { event }.into_value_with(ruby),
     }
 }

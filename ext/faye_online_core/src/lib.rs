@@ -50,7 +50,7 @@ pub use auth::{Auth, User};
 pub use config::Config;
 pub use error::{BayeuxError, StoreError};
 pub use message::{Incoming, Verdict};
-pub use outbox::{LogLevel, Notification};
+pub use outbox::{EventKind, LogLevel, Notification, PresenceEvent};
 pub use presence::{ConnectOutcome, DisconnectOutcome, HotStore};
 pub use query::Query;
 pub use tracker::Tracker;

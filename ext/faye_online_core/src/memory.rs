@@ -79,6 +79,7 @@ impl HotStore for MemoryStore {
         *uname = auth.user.uname.clone();
         let room_joined = ids.is_empty();
         ids.insert(client_id.to_owned());
+        let room_occupied = room_joined && room.len() == 1;
 
         let timers = st.timers.entry(auth.time.clone()).or_default();
         let timer = timers.entry(auth.user.uid).or_insert_with(|| Timer {
@@ -90,6 +91,7 @@ impl HotStore for MemoryStore {
 
         Ok(ConnectOutcome::Joined {
             room_joined,
+            room_occupied,
             timer_started,
         })
     }
@@ -107,6 +109,7 @@ impl HotStore for MemoryStore {
         let uid = auth.user.uid;
 
         let mut room_left = false;
+        let mut room_vacated = false;
         if let Some(room) = st.rooms.get_mut(&auth.room) {
             if let Some((_, ids)) = room.get_mut(&uid) {
                 ids.remove(client_id);
@@ -116,6 +119,7 @@ impl HotStore for MemoryStore {
                 }
             }
             if room.is_empty() {
+                room_vacated = room_left;
                 st.rooms.remove(&auth.room);
             }
         }
@@ -142,6 +146,7 @@ impl HotStore for MemoryStore {
         Ok(Some(DisconnectOutcome {
             auth,
             room_left,
+            room_vacated,
             timer_started_at,
             timer_ended_at,
             timer_credited_ms,

@@ -16,6 +16,8 @@ pub enum ConnectOutcome {
     Joined {
         /// The user had no clientId in the room before: they came online.
         room_joined: bool,
+        /// And nobody else was online in the room: it was empty until now.
+        room_occupied: bool,
         /// The user had no clientId in the time channel: their timer started.
         timer_started: bool,
     },
@@ -31,6 +33,8 @@ pub struct DisconnectOutcome {
     pub auth: Auth,
     /// That was the user's last clientId in the room: they went offline.
     pub room_left: bool,
+    /// And they were the room's last user: it is empty now.
+    pub room_vacated: bool,
     /// That was the user's last clientId in the time channel: the timer,
     /// started at this instant (ms), stopped.
     pub timer_started_at: Option<i64>,
@@ -163,9 +167,20 @@ pub mod contract {
         }
     }
 
+    /// A new clientId's outcome; `room_occupied` is true only for the
+    /// first user of a room, as every test below states.
     fn joined(room_joined: bool, timer_started: bool) -> ConnectOutcome {
         ConnectOutcome::Joined {
             room_joined,
+            room_occupied: false,
+            timer_started,
+        }
+    }
+
+    fn first_in_room(timer_started: bool) -> ConnectOutcome {
+        ConnectOutcome::Joined {
+            room_joined: true,
+            room_occupied: true,
             timer_started,
         }
     }
@@ -207,7 +222,7 @@ pub mod contract {
 
     fn first_tab_joins_room_and_starts_timer(s: &dyn HotStore) {
         let a = auth("/c1/room", "/c1/time", 1, "ann");
-        assert_eq!(s.connect("c1a", &a, 1_000).unwrap(), joined(true, true));
+        assert_eq!(s.connect("c1a", &a, 1_000).unwrap(), first_in_room(true));
         assert_eq!(s.room_users("/c1/room").unwrap(), vec![a.user.clone()]);
         assert_eq!(s.timer_started_at(1, "/c1/time").unwrap(), Some(1_000));
         assert_eq!(s.last_seen("c1a").unwrap(), Some(1_000));
@@ -226,11 +241,12 @@ pub mod contract {
 
     fn second_tab_is_the_same_user(s: &dyn HotStore) {
         let a = auth("/c3/room", "/c3/time", 3, "cy");
-        assert_eq!(s.connect("c3a", &a, 1_000).unwrap(), joined(true, true));
+        assert_eq!(s.connect("c3a", &a, 1_000).unwrap(), first_in_room(true));
         assert_eq!(s.connect("c3b", &a, 5_000).unwrap(), joined(false, false));
         assert_eq!(s.room_users("/c3/room").unwrap().len(), 1);
         let out = s.disconnect("c3a", 10_000).unwrap().unwrap();
         assert!(!out.room_left);
+        assert!(!out.room_vacated);
         assert_eq!(out.timer_started_at, None);
         assert_eq!(s.room_users("/c3/room").unwrap().len(), 1);
         assert_eq!(s.timer_started_at(3, "/c3/time").unwrap(), Some(1_000));
@@ -244,6 +260,7 @@ pub mod contract {
         let out = s.disconnect("c4b", 10_000).unwrap().unwrap();
         assert_eq!(out.auth, a);
         assert!(out.room_left);
+        assert!(out.room_vacated, "the room's last user left");
         assert_eq!(out.timer_started_at, Some(1_000));
         assert!(s.room_users("/c4/room").unwrap().is_empty());
         assert_eq!(s.timer_started_at(4, "/c4/time").unwrap(), None);
@@ -254,7 +271,7 @@ pub mod contract {
         );
         assert_eq!(s.last_seen("c4b").unwrap(), None);
         // Coming back starts a new session.
-        assert_eq!(s.connect("c4c", &a, 9_000).unwrap(), joined(true, true));
+        assert_eq!(s.connect("c4c", &a, 9_000).unwrap(), first_in_room(true));
         assert_eq!(s.timer_started_at(4, "/c4/time").unwrap(), Some(9_000));
     }
 
@@ -302,17 +319,20 @@ pub mod contract {
         assert!(!s.room_has("/c7/nobody", 71).unwrap());
         let out = s.disconnect("c7a", 10_000).unwrap().unwrap();
         assert!(out.room_left);
+        assert!(!out.room_vacated, "gus is still there");
         assert_eq!(s.room_users("/c7/room").unwrap(), vec![b.user.clone()]);
+        let out = s.disconnect("c7b", 11_000).unwrap().unwrap();
+        assert!(out.room_left && out.room_vacated);
     }
 
     fn rooms_and_lessons_are_independent(s: &dyn HotStore) {
         // The same user in two rooms, sharing one lesson.
         let r1 = auth("/c8/r1", "/c8/time", 8, "hal");
         let r2 = auth("/c8/r2", "/c8/time", 8, "hal");
-        assert_eq!(s.connect("c8a", &r1, 1_000).unwrap(), joined(true, true));
-        assert_eq!(s.connect("c8b", &r2, 2_000).unwrap(), joined(true, false));
+        assert_eq!(s.connect("c8a", &r1, 1_000).unwrap(), first_in_room(true));
+        assert_eq!(s.connect("c8b", &r2, 2_000).unwrap(), first_in_room(false));
         let out = s.disconnect("c8a", 10_000).unwrap().unwrap();
-        assert!(out.room_left);
+        assert!(out.room_left && out.room_vacated);
         assert_eq!(out.timer_started_at, None, "still timed through c8b");
         let out = s.disconnect("c8b", 10_000).unwrap().unwrap();
         assert_eq!(out.timer_started_at, Some(1_000));

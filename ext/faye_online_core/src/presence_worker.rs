@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::StoreError;
 use crate::ledger::Record;
 use crate::lists::{user_changes_message, user_list_message};
-use crate::outbox::{LogLevel, Notification, Outbox};
+use crate::outbox::{EventKind, LogLevel, Notification, Outbox, PresenceEvent};
 use crate::presence::{ClientRecord, ConnectOutcome, HotStore};
 use crate::query::Query;
 use crate::retry::retry_until_ok;
@@ -445,6 +445,7 @@ impl Worker {
         match outcome {
             ConnectOutcome::Joined {
                 room_joined,
+                room_occupied,
                 timer_started,
             } => {
                 self.write(Record::Login {
@@ -468,6 +469,10 @@ impl Worker {
                         uname: auth.user.uname.clone(),
                     });
                     self.publish(&auth.room, ("joined", &auth.user));
+                    if room_occupied {
+                        self.event(EventKind::Occupied, auth, at, None);
+                    }
+                    self.event(EventKind::Joined, auth, at, None);
                 }
             }
             ConnectOutcome::AlreadyKnown => {}
@@ -510,7 +515,27 @@ impl Worker {
                 uid: auth.user.uid,
             });
             self.publish(&auth.room, ("left", &auth.user));
+            self.event(EventKind::Left, auth, at, None);
+            if out.room_vacated {
+                self.event(EventKind::Vacated, auth, at, None);
+            }
         }
+        if let Some(started) = out.timer_started_at {
+            let session = Some((started, out.timer_credited_ms));
+            self.event(EventKind::TimeCredited, auth, out.timer_ended_at, session);
+        }
+    }
+
+    /// Tells the host's listeners (callbacks, webhooks) of a change.
+    fn event(&self, kind: EventKind, auth: &Auth, at_ms: i64, session: Option<(i64, i64)>) {
+        self.outbox.push(Notification::Event(PresenceEvent {
+            kind,
+            room: auth.room.clone(),
+            lesson: auth.time.clone(),
+            user: auth.user.clone(),
+            at_ms,
+            session,
+        }));
     }
 
     /// Prunes users from the SQL online lists whom the hot store does not

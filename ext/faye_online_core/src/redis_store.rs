@@ -291,7 +291,8 @@ impl HotStore for RedisStore {
         match items.first().and_then(as_i64) {
             Some(0) => Ok(ConnectOutcome::AlreadyKnown),
             Some(1) if items.len() == 3 => Ok(ConnectOutcome::Joined {
-                room_joined: as_i64(&items[1]) == Some(1),
+                room_joined: matches!(as_i64(&items[1]), Some(1 | 2)),
+                room_occupied: as_i64(&items[1]) == Some(2),
                 timer_started: as_i64(&items[2]) == Some(1),
             }),
             Some(2) if items.len() == 5 => auth_from(&items[1..5])
@@ -323,7 +324,8 @@ impl HotStore for RedisStore {
                     auth_from(&items[1..5]).ok_or_else(|| bad_reply("disconnect", &reply))?;
                 Ok(Some(DisconnectOutcome {
                     auth,
-                    room_left: as_i64(&items[5]) == Some(1),
+                    room_left: matches!(as_i64(&items[5]), Some(1 | 2)),
+                    room_vacated: as_i64(&items[5]) == Some(2),
                     timer_started_at: as_i64(&items[6]),
                     timer_ended_at: as_i64(&items[7]).unwrap_or(at_ms),
                     timer_credited_ms: as_i64(&items[8]).unwrap_or(0),

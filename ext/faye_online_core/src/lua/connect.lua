@@ -1,7 +1,9 @@
 -- Records a clientId's first valid connect. ARGV: prefix, clientId, uid,
 -- uname, room, time, now (ms). Returns {0} when the clientId is already
 -- recorded with this identity, {2, uid, uname, room, time} when it is
--- recorded with another, else {1, joined the room, started the timer}.
+-- recorded with another, else {1, joined the room, started the timer}:
+-- joined is 0 (the user was in the room already), 1 (came online) or 2
+-- (came online in an empty room).
 local cid, uid, uname, room, time, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local known = redis.call('HGET', info_key(), cid)
 if known then
@@ -16,7 +18,10 @@ redis.call('HSET', info_key(), cid, pack(uid, room, time, now, uname))
 redis.call('ZADD', clients_key(), now, cid)
 redis.call('HSET', room_key(room, 'users'), uid, uname)
 local joined = 0
-if redis.call('HINCRBY', room_key(room, 'tabs'), uid, 1) == 1 then joined = 1 end
+if redis.call('HINCRBY', room_key(room, 'tabs'), uid, 1) == 1 then
+  joined = 1
+  if redis.call('HLEN', room_key(room, 'users')) == 1 then joined = 2 end
+end
 local started = 0
 if redis.call('HINCRBY', time_key(time, 'tabs'), uid, 1) == 1 then
   redis.call('HSET', time_key(time, 'started'), uid, now)

@@ -3,7 +3,8 @@
 -- "s:e,s:e" sorted and disjoint; when it was the last clientId, the
 -- session's union is credited. Returns {0} for an unknown clientId, else
 -- {1, uid, uname, room, time, left the room, timer started at (or ''),
--- session end, credited ms, restored}.
+-- session end, credited ms, restored}; left the room is 0, 1, or 2 when
+-- the user was the room's last.
 local cid, at = ARGV[2], tonumber(ARGV[3])
 local packed = redis.call('HGET', info_key(), cid)
 if not packed then return {0} end
@@ -19,6 +20,7 @@ if redis.call('HINCRBY', rk, uid, -1) <= 0 then
   redis.call('HDEL', rk, uid)
   redis.call('HDEL', room_key(room, 'users'), uid)
   left = 1
+  if redis.call('HLEN', room_key(room, 'users')) == 0 then left = 2 end
 end
 local tk = time_key(time, 'tabs')
 local remaining = redis.call('HINCRBY', tk, uid, -1)

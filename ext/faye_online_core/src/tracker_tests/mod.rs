@@ -11,6 +11,7 @@ use crate::auth::Auth;
 use crate::clock;
 use crate::error::BayeuxError;
 use crate::ledger::{spended_key, started_key, Record};
+use crate::outbox::PresenceEvent;
 use crate::test_support::{log_lines, logs_until, test_redis_url, wait_until, TempSqlite};
 use serde_json::{json, Value};
 
@@ -149,6 +150,63 @@ fn a_full_session_through_the_tracker() {
     let times = durable.online_times(9).unwrap();
     assert!(times.contains_key("/courses/5/lessons/1_spended"));
     assert!(!times.contains_key("/courses/5/lessons/1_started_at"));
+}
+
+/// The events a session makes, once each and in order: the room's first
+/// user occupies it, a second tab of a user changes nothing, the last tab
+/// leaving ends the user's time and empties the room.
+#[test]
+fn a_session_makes_its_events_once() {
+    let f = fixture("events");
+    let t = &f.tracker;
+    for id in ["tab1", "tab2", "tab3"] {
+        t.handshake(id);
+    }
+    t.incoming(&connect("tab1", 9));
+    t.incoming(&connect("tab2", 9));
+    t.incoming(&connect("tab3", 10));
+    let disconnect = |id: &str| Incoming {
+        channel: "/meta/disconnect".into(),
+        client_id: Some(id.into()),
+        auth: None,
+        subscription: Vec::new(),
+    };
+    for id in ["tab1", "tab3", "tab2"] {
+        t.incoming(&disconnect(id));
+        t.session_ended(id);
+    }
+    assert!(t.flush(Duration::from_secs(5)));
+    let events: Vec<PresenceEvent> = t
+        .drain()
+        .into_iter()
+        .filter_map(|n| match n {
+            Notification::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let seen: Vec<(&str, u64)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.user.uid))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("occupied", 9),
+            ("joined", 9),
+            ("joined", 10),
+            ("left", 10),
+            ("time_credited", 10),
+            ("left", 9),
+            ("vacated", 9),
+            ("time_credited", 9),
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.room == "/classes/4" && e.lesson == "/courses/5/lessons/1"));
+    let credited = events.last().unwrap();
+    let (started, credited_ms) = credited.session.expect("a session");
+    assert!(credited_ms >= 0 && started <= credited.at_ms);
 }
 
 #[test]
