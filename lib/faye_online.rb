@@ -13,6 +13,8 @@ rescue LoadError
 end
 
 require_relative "faye_online/reader"
+require_relative "faye_online/events"
+require_relative "faye_online/webhook"
 require_relative "faye_online/server"
 require_relative "faye_online/reports"
 require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
@@ -57,6 +59,44 @@ module FayeOnline
 
     def configuration
       @configuration ||= Configuration.new
+    end
+
+    # Calls the block with each presence event of +kind+ (:joined, :left,
+    # :occupied, :vacated, :time_credited, or :any) that the server in this
+    # process makes; see FayeOnline::Events. Returns the handler, for off.
+    #
+    #   FayeOnline.on(:vacated) { |event| Room.find_by(channel: event["room"])&.touch(:emptied_at) }
+    def on(kind, callable = nil, &block)
+      events.on(kind, callable, &block)
+    end
+
+    # Stops calling a handler that on returned.
+    def off(handler)
+      events.off(handler)
+    end
+
+    # The registry of event callbacks (one per process).
+    def events
+      @events ||= Events.new
+    end
+
+    # The events of a webhook request, or nil when its signature is not
+    # the server's (a forged or altered request). In a Rails controller:
+    #
+    #   events = FayeOnline.webhook_events(request) or return head(:forbidden)
+    #
+    # +request+ is a Rack or Rails request (its body and its
+    # X-Faye-Online-Signature header are read), or the body as a String with
+    # the header's value as +signature+.
+    def webhook_events(request, signature = nil, secret: configuration.webhook_secret)
+      body = request
+      unless request.is_a?(String)
+        io = request.body
+        body = io.read.to_s
+        io.rewind if io.respond_to?(:rewind)
+        signature ||= request.get_header("HTTP_X_FAYE_ONLINE_SIGNATURE")
+      end
+      Webhook.verify(body, signature, secret)
     end
 
     # The users online in +room_channel+, sorted by uid:

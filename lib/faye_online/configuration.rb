@@ -23,7 +23,8 @@ module FayeOnline
     include Blank
 
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
-               database_url migrate logger secret max_pending_records faye_url dashboard full_lists demo].freeze
+               database_url migrate logger secret max_pending_records faye_url dashboard full_lists demo
+               webhook_url webhook_secret webhook_delay api_token].freeze
 
     # The environment variable each option falls back to: the only names the
     # loader reads from ENV (the README's options table lists the same).
@@ -34,7 +35,10 @@ module FayeOnline
       namespace: "FAYE_ONLINE_NAMESPACE",
       secret: "FAYE_ONLINE_SECRET",
       dashboard: "FAYE_ONLINE_DASHBOARD_TOKEN",
-      faye_url: "FAYE_URL"
+      faye_url: "FAYE_URL",
+      webhook_url: "FAYE_ONLINE_WEBHOOK_URL",
+      webhook_secret: "FAYE_ONLINE_WEBHOOK_SECRET",
+      api_token: "FAYE_ONLINE_API_TOKEN"
     }.freeze
 
     attr_reader :options, :logger, :root
@@ -121,6 +125,33 @@ module FayeOnline
     def faye_url
       value = @options[:faye_url] || env_value(:faye_url)
       present?(value) ? value.to_s : nil
+    end
+
+    # The token that opens the HTTP read API (api_token: or
+    # FAYE_ONLINE_API_TOKEN); without one the API is off.
+    def api_token
+      value = given_or_env(:api_token)
+      present?(value) ? value.to_s : nil
+    end
+
+    # Where the server sends presence events (webhook_url: or
+    # FAYE_ONLINE_WEBHOOK_URL); nil sends none.
+    def webhook_url
+      value = given_or_env(:webhook_url)
+      present?(value) ? value.to_s : nil
+    end
+
+    # The key webhook requests are signed with: webhook_secret: (or
+    # FAYE_ONLINE_WEBHOOK_SECRET), else the identities' secret.
+    def webhook_secret
+      value = given_or_env(:webhook_secret)
+      present?(value) ? value.to_s : secret
+    end
+
+    # Seconds each event waits before it is sent (a reload within it sends
+    # nothing).
+    def webhook_delay
+      Float(@options.fetch(:webhook_delay, 3))
     end
 
     # The SQL database as get_server, DATABASE_URL, config/database.yml or
@@ -216,6 +247,19 @@ module FayeOnline
       if dashboard_token && dashboard_token.length < 12
         raise ConfigurationError, "dashboard: the token must be at least 12 characters"
       end
+      raise ConfigurationError, "api_token: the token must be at least 12 characters" if api_token && api_token.length < 12
+      if webhook_url
+        uri = begin
+          URI(webhook_url)
+        rescue URI::InvalidURIError
+          nil
+        end
+        raise ConfigurationError, "webhook_url: must be an http:// or https:// URL" unless uri.is_a?(URI::HTTP) && uri.host
+        raise ConfigurationError, "webhook_url: needs a secret (secret: or webhook_secret:) to sign its requests" unless
+          webhook_secret
+        raise ConfigurationError, "webhook_secret: must be at least 16 characters" if webhook_secret.length < 16
+      end
+      raise ConfigurationError, "webhook_delay: must be zero or positive" if webhook_delay.negative?
       redis_url
     rescue ArgumentError, TypeError => e
       raise ConfigurationError, e.message

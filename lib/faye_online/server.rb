@@ -6,6 +6,7 @@ require "faye"
 require "eventmachine"
 require_relative "client_scripts"
 require_relative "dashboard"
+require_relative "api"
 require_relative "demo"
 require_relative "memory_engine"
 require_relative "delivery_guard"
@@ -34,14 +35,21 @@ module FayeOnline
       @tracker = Native::Tracker.new(config.native_options)
       @query = Reader.new(@tracker._query)
       @dashboard = Dashboard.new(self, Demo.new(config, ClientScripts.new))
+      @api = Api.new(self, @dashboard)
       may_receive = ->(client_id, channel) { @tracker._may_receive(client_id, channel) }
       guard = DeliveryGuard.new(may_receive, @dashboard, secret: config.secret)
       engine = { type: MemoryEngine, guard: guard, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
-      @adapter = Faye::RackAdapter.new(@dashboard, mount: config.mount, timeout: config.timeout, engine: engine)
+      @adapter = Faye::RackAdapter.new(@api, mount: config.mount, timeout: config.timeout, engine: engine)
       @pending = {} # clientId => [[message, queued at], ...], awaiting a connection
       @closed = false
+      @events = FayeOnline.events
+      @events.logger ||= @logger
+      start_webhook
       attach
     end
+
+    # The webhook sender, when webhook_url: is set.
+    attr_reader :webhook
 
     # The Faye engine (Faye::Engine::Proxy) behind the adapter.
     attr_reader :engine
@@ -59,10 +67,28 @@ module FayeOnline
       ok = @tracker._close(timeout)
       drain
       @logger.warn("faye-online: closed before every record was written") unless ok
+      close_webhook
       ok
     end
 
     private
+
+    def start_webhook
+      return unless @config.webhook_url
+
+      @webhook = Webhook.new(url: @config.webhook_url, secret: @config.webhook_secret,
+                             delay: @config.webhook_delay, logger: @logger)
+      @events.on(:any, @webhook)
+    end
+
+    # The events already made are handed over and sent (up to 5 s each).
+    def close_webhook
+      return unless @webhook
+
+      @events.drain(5)
+      @webhook.close(5)
+      @events.off(@webhook)
+    end
 
     # The log goes to standard output unbuffered: a server whose output is
     # a file or a pipe (systemd, Docker, `bin/dev > log`) says what goes
@@ -151,6 +177,7 @@ module FayeOnline
       when Native::Publication then publish(notification)
       when Native::Delivery then deliver(notification)
       when Native::LogLine then @logger.public_send(notification.level, notification.text)
+      when Native::Event then @events.push(notification.data) if @events.listening?
       end
     end
 

@@ -40,9 +40,10 @@ module FayeOnlineSpec
 
     # The environment for spec/fixtures/faye.ru: the variables the library
     # reads (FayeOnline::Configuration::ENVIRONMENT; nil removes one, "" is
-    # unset), and the options in code as FAYE_ONLINE_TEST_OPTIONS.
-    def server_env(namespace:, timeout: 25, gc: 5, secret: nil, dashboard: nil, full_lists: true, demo: false)
-      options = { store: store, timeout: timeout, gc: gc }
+    # unset), and the options in code as FAYE_ONLINE_TEST_OPTIONS (with
+    # +more+ as they are given, such as webhook_url:).
+    def server_env(namespace:, timeout: 25, gc: 5, secret: nil, dashboard: nil, full_lists: true, demo: false, **more)
+      options = { store: store, timeout: timeout, gc: gc, **more }
       options[:full_lists] = false unless full_lists
       options[:demo] = true if demo
       { "REDIS_URL" => redis_url, "DATABASE_URL" => database_url, "FAYE_ONLINE_NAMESPACE" => namespace,

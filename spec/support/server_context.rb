@@ -94,9 +94,10 @@ RSpec.shared_context "a faye-online server" do |configuration, server_options = 
   end
 
   # One browser tab of a user, as a raw Bayeux client: handshake and a first
-  # /meta/connect carrying auth, which must succeed.
-  def join(user, room:, lesson:)
-    tab = bayeux_client.handshake!
+  # /meta/connect carrying auth, which must succeed; through +via+ (a
+  # ServerProcess) rather than the group's server when given.
+  def join(user, room:, lesson:, via: nil)
+    tab = (via ? FayeOnlineSpec::BayeuxClient.new(via.url) : bayeux_client).handshake!
     reply = tab.connect(auth: auth_for(user, room: room, lesson: lesson))
     expect(reply).to include("successful" => true), "first /meta/connect refused: #{reply.inspect}"
     tab

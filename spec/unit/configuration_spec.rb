@@ -80,8 +80,12 @@ RSpec.describe FayeOnline::Configuration do
   describe "the environment" do
     let(:values) do
       { redis_url: "redis://127.0.0.1:6379/7", database_url: "mysql2://root@127.0.0.1/from_env",
-        namespace: "from_env", secret: "s" * 16, dashboard: "d" * 12, faye_url: "https://faye.example.com/faye" }
+        namespace: "from_env", secret: "s" * 16, dashboard: "d" * 12, faye_url: "https://faye.example.com/faye",
+        webhook_url: "https://app.example.com/faye_online/events", webhook_secret: "w" * 16, api_token: "a" * 12 }
     end
+
+    # What an option needs beside it to be valid.
+    let(:needs) { { webhook_url: { secret: "s" * 16 } } }
 
     def read(configuration, option)
       case option
@@ -93,8 +97,9 @@ RSpec.describe FayeOnline::Configuration do
     it "is read through ENVIRONMENT, one variable per option" do
       expect(described_class::ENVIRONMENT.keys).to match_array values.keys
       described_class::ENVIRONMENT.each do |option, variable|
-        expect(read(config({}, variable => values[option]), option)).to eq(values[option]), variable
-        expect(read(config({ option => values[option] }, variable => "   "), option)).to eq(values[option]), variable
+        given = needs.fetch(option, {})
+        expect(read(config(given, variable => values[option]), option)).to eq(values[option]), variable
+        expect(read(config(given.merge(option => values[option]), variable => "   "), option)).to eq(values[option]), variable
       end
     end
 
@@ -117,6 +122,31 @@ RSpec.describe FayeOnline::Configuration do
       expect(named).to match_array described_class::ENVIRONMENT.values
       documented = rows.keys.flat_map { |cell| cell.scan(/`(\w+):`/).flatten }.map(&:to_sym)
       expect(documented).to match_array described_class::KNOWN
+    end
+  end
+
+  describe "webhooks and the API" do
+    it "sends webhooks only with a secret to sign them, to an http(s) URL" do
+      url = "http://127.0.0.1:3000/faye_online/events"
+      expect { config(webhook_url: url) }.to raise_error(FayeOnline::ConfigurationError, /needs a secret/)
+      expect(config(webhook_url: url, secret: "s" * 16).webhook_secret).to eq "s" * 16
+      expect(config(webhook_url: url, secret: "s" * 16, webhook_secret: "w" * 16).webhook_secret).to eq "w" * 16
+      expect { config(webhook_url: url, webhook_secret: "short") }
+        .to raise_error(FayeOnline::ConfigurationError, /16 characters/)
+      ["ftp://example.com/x", "not a url", "/relative"].each do |bad|
+        expect { config(webhook_url: bad, secret: "s" * 16) }
+          .to raise_error(FayeOnline::ConfigurationError, /webhook_url/), bad
+      end
+      expect { config(webhook_delay: -1) }.to raise_error(FayeOnline::ConfigurationError, /webhook_delay/)
+      expect { config(webhook_delay: "soon") }.to raise_error(FayeOnline::ConfigurationError)
+      expect(config.webhook_delay).to eq 3.0
+      expect(config.webhook_url).to be_nil
+    end
+
+    it "opens the API only with a token of 12 characters or more" do
+      expect(config.api_token).to be_nil
+      expect { config(api_token: "short") }.to raise_error(FayeOnline::ConfigurationError, /api_token/)
+      expect(config(api_token: "a" * 12).api_token).to eq "a" * 12
     end
   end
 
