@@ -6,6 +6,10 @@ module FayeOnline
   #
   #   GET /faye-online/faye-browser-min.js   Faye's browser client
   #   GET /faye-online/faye-online.js        Faye.init_online_client
+  #   GET /faye-online/client.js             both, in order, in one script
+  #                                          (what the Rails helper loads:
+  #                                          one script cannot run out of
+  #                                          order, as two added by Turbo can)
   #
   # Every other path answers 404, as a bare Faye server does.
   class ClientScripts
@@ -14,13 +18,14 @@ module FayeOnline
       "/faye-online/faye-browser-min.js" => File.join(ROOT, "vendor/faye/faye-browser-min.js"),
       "/faye-online/faye-online.js" => File.join(ROOT, "app/assets/javascripts/faye-online.js")
     }.freeze
+    BUNDLE = "/faye-online/client.js"
 
     def call(env)
-      path = FILES[env["PATH_INFO"]]
-      return not_found unless path && %w[GET HEAD].include?(env["REQUEST_METHOD"])
-      return missing(path) unless File.file?(path)
+      paths = env["PATH_INFO"] == BUNDLE ? FILES.values : [FILES[env["PATH_INFO"]]].compact
+      return not_found unless paths.any? && %w[GET HEAD].include?(env["REQUEST_METHOD"])
 
-      body = File.binread(path)
+      paths.each { |path| return missing(path) unless File.file?(path) }
+      body = paths.map { |path| File.binread(path) }.join(";\n")
       headers = { "Content-Type" => "application/javascript; charset=utf-8",
                   "Content-Length" => body.bytesize.to_s, "Cache-Control" => "public, max-age=3600",
                   "Access-Control-Allow-Origin" => "*" }

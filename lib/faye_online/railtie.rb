@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require "rails/engine"
+require_relative "client_scripts"
+require_relative "view_helpers"
 
 module FayeOnline
   # Rails integration, as an engine named faye_online:
@@ -12,7 +14,8 @@ module FayeOnline
   # - `//= require faye-online` finds the browser client in the asset
   #   pipeline (app/assets/javascripts of the gem);
   # - config/faye_online.yml (per environment, with ERB) configures both the
-  #   app's queries and a Faye server started from the app.
+  #   app's queries and a Faye server started from the app;
+  # - views get faye_online_roster (a live roster for the current user).
   class Engine < ::Rails::Engine
     engine_name "faye_online"
 
@@ -29,6 +32,10 @@ module FayeOnline
         app.config.assets.paths << root.join("app", "assets", "javascripts").to_s
         app.config.assets.precompile << "faye-online.js"
       end
+    end
+
+    initializer "faye_online.view_helpers" do
+      ActiveSupport.on_load(:action_view) { include FayeOnline::ViewHelpers }
     end
 
     rake_tasks do

@@ -11,7 +11,14 @@ require "tmpdir"
 # database in the app's own config/database.yml, as most Rails sites would
 # have it.
 RSpec.describe "A Rails app", :integration do
-  on_each_deployment(only: :redis) do |configuration|
+  # The app listens on one port for both examples: the Faye server sends
+  # its webhook there.
+  rails_port = FayeOnlineSpec::ServerProcess.free_port
+  webhook = { webhook_url: "http://127.0.0.1:#{rails_port}/faye_online/events",
+              webhook_secret: "rails-webhook-secret-0123456789", webhook_delay: 1 }
+  on_each_deployment(only: :redis, server: webhook) do |configuration|
+    define_method(:rails_port) { rails_port }
+    define_method(:webhook_secret) { webhook[:webhook_secret] }
     include_context "a browser"
 
     def run_in_app(*command, env: {})
@@ -77,10 +84,65 @@ RSpec.describe "A Rails app", :integration do
           namespace: #{options[:namespace]}
           #{@postgresql ? '' : "database_url: #{options[:database_url]}"}
           faye_url: #{server_url}
+          webhook_secret: #{webhook_secret}
       YAML
       File.write(File.join(@app, "config", "routes.rb"), <<~RUBY)
         Rails.application.routes.draw do
           get "/rooms/:id", to: "rooms#show"
+          get "/lessons/:id", to: "lessons#show"
+          get "/elsewhere", to: "lessons#elsewhere"
+          post "/faye_online/events", to: "presence_events#create"
+          get "/faye_online/events", to: "presence_events#index"
+        end
+      RUBY
+      # Pages with only the helper, visited with Turbo (from npm, as the
+      # app's own copy).
+      FileUtils.cp(File.join(FayeOnlineSpec::ROOT, "node_modules", "@hotwired", "turbo", "dist", "turbo.es2017-umd.js"),
+                   File.join(@app, "public", "turbo.js"))
+      File.write(File.join(@app, "app", "controllers", "lessons_controller.rb"), <<~RUBY)
+        class LessonsController < ApplicationController
+          layout "turbo"
+
+          def show
+            @lesson = Integer(params[:id])
+            @user = { uid: Integer(params[:uid]), uname: params[:uname].to_s }
+          end
+
+          def elsewhere; end
+        end
+      RUBY
+      FileUtils.mkdir_p(File.join(@app, "app", "views", "lessons"))
+      File.write(File.join(@app, "app", "views", "layouts", "turbo.html.erb"), <<~ERB)
+        <!DOCTYPE html>
+        <html>
+          <head><title>School</title><script src="/turbo.js"></script></head>
+          <body><%= yield %></body>
+        </html>
+      ERB
+      File.write(File.join(@app, "app", "views", "lessons", "show.html.erb"), <<~ERB)
+        <h1>Lesson <%= @lesson %></h1>
+        <%= faye_online_roster(room: "/classes/8", lesson: "/courses/8/lessons/\#{@lesson}", user: @user, id: "roster") %>
+        <p id="part">Part <%= params[:part] || 1 %></p>
+        <%= link_to "part 2", "/lessons/\#{@lesson}?" + { uid: @user[:uid], uname: @user[:uname], part: 2 }.to_query, id: "part2" %>
+        <%= link_to "next lesson", "/lessons/\#{@lesson + 1}?" + { uid: @user[:uid], uname: @user[:uname] }.to_query, id: "next" %>
+        <a id="away" href="/elsewhere">elsewhere</a>
+      ERB
+      File.write(File.join(@app, "app", "views", "lessons", "elsewhere.html.erb"), "<h1>Elsewhere</h1>\n")
+      # A webhook receiver: what the Faye server sends, verified in one line.
+      File.write(File.join(@app, "app", "controllers", "presence_events_controller.rb"), <<~RUBY)
+        class PresenceEventsController < ActionController::Base
+          skip_forgery_protection
+          RECEIVED = []
+
+          def create
+            events = FayeOnline.webhook_events(request) or return head(:forbidden)
+            RECEIVED.concat(events)
+            head :no_content
+          end
+
+          def index
+            render json: RECEIVED
+          end
         end
       RUBY
       File.write(File.join(@app, "app", "controllers", "rooms_controller.rb"), <<~RUBY)
@@ -118,6 +180,21 @@ RSpec.describe "A Rails app", :integration do
     after(:all) do
       stop_rails
       FileUtils.rm_rf(@dir) if @dir
+    end
+
+    # Starts the app with thin on rails_port (stopping one an earlier
+    # example left running) and waits until it answers; the port.
+    def start_rails
+      stop_rails
+      log = FayeOnlineSpec.tmp_path("test-logs", "rails-#{rails_port}.log")
+      @started[:rails] = Process.spawn(@app_env, "bundle", "exec", "thin", "start", "-p", rails_port.to_s,
+                                       "-a", "127.0.0.1", chdir: @app, out: log, err: %i[child out], pgroup: true)
+      wait_for(timeout: 60, message: "the Rails app to answer") do
+        Net::HTTP.get_response(URI("http://127.0.0.1:#{rails_port}/elsewhere")).code == "200"
+      rescue SystemCallError, EOFError
+        false
+      end
+      rails_port
     end
 
     # thin stops at once on INT (TERM would wait for the browser's open
@@ -160,15 +237,7 @@ RSpec.describe "A Rails app", :integration do
                          'print Rails.application.assets.find_asset("faye-online.js").to_s[/init_online_client/]')
       expect(asset).to eq "init_online_client"
 
-      port = FayeOnlineSpec::ServerProcess.free_port
-      log = FayeOnlineSpec.tmp_path("test-logs", "rails-#{port}.log")
-      @started[:rails] = Process.spawn(@app_env, "bundle", "exec", "thin", "start", "-p", port.to_s, "-a", "127.0.0.1",
-                                 chdir: @app, out: log, err: %i[child out], pgroup: true)
-      wait_for(timeout: 60, message: "the Rails app to answer") do
-        Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/rooms/1?uid=1&uname=x")).code == "200"
-      rescue SystemCallError, EOFError
-        false
-      end
+      port = start_rails
 
       ann = new_user("ann")
       bob = new_user("bob")
@@ -183,6 +252,75 @@ RSpec.describe "A Rails app", :integration do
 
       status = run_in_app("bundle", "exec", "rake", "faye_online:status")
       expect(status).to include("/classes/7: 2 online")
+    end
+
+    it "shows a live roster from the view helper alone, keeps one client through Turbo visits, and leaves on a visit away" do
+      run_in_app("bundle", "exec", "rails", "db:migrate")
+      app = "http://127.0.0.1:#{start_rails}"
+
+      ann = new_user("ann")
+      bob = new_user("bob")
+      page = ->(user, lesson) { "#{app}/lessons/#{lesson}?uid=#{user['uid']}&uname=#{user['uname']}" }
+      names = "Array.from(document.querySelectorAll('#roster li')).map(function (li) { return li.textContent; })"
+      @browser.open("ann", user: "ann", url: page.call(ann, 1))
+      @browser.open("bob", user: "bob", url: page.call(bob, 1))
+      eventually(timeout: 15) { expect(@browser.eval("ann", names)).to eq %w[ann bob] }
+      eventually { expect(@browser.eval("bob", names)).to eq %w[ann bob] }
+      expect(@browser.eval("bob", "typeof window.Turbo")).to eq "object"
+
+      # A Turbo visit to another page of the same lesson: the page is not
+      # reloaded, and the new roster takes the same client (no leave, no
+      # second clientId), though the page wrote a fresh token.
+      bob_clients = lambda do
+        room = FayeOnline.status["rooms"].find { |r| r["room"] == "/classes/8" }
+        Array(room && room["users"].find { |u| u["uid"] == bob["uid"] }&.fetch("client_ids"))
+      end
+      first_client = bob_clients.call
+      expect(first_client.size).to eq 1
+      @browser.eval("bob", "window.stillTheSamePage = true; document.getElementById('part2').click(); true")
+      eventually(timeout: 15) { expect(@browser.eval("bob", "document.getElementById('part').textContent")).to eq "Part 2" }
+      expect(@browser.eval("bob", "window.stillTheSamePage")).to be true
+      # Past the roster's release grace (500 ms): still that one client, online.
+      consistently(duration: 1.5) do
+        expect(bob_clients.call).to eq first_client
+        expect(@browser.eval("ann", names)).to eq %w[ann bob]
+        expect(@browser.eval("bob", names)).to eq %w[ann bob]
+      end
+
+      # To the next lesson: a client for the new lesson joins, the old one
+      # leaves (ending the first lesson's time), and bob stays in the room.
+      @browser.eval("bob", "document.getElementById('next').click(); true")
+      eventually(timeout: 15) { expect(@browser.eval("bob", "document.querySelector('h1').textContent")).to eq "Lesson 2" }
+      eventually { expect(bob_clients.call.size).to eq 1 }
+      expect(bob_clients.call).not_to eq first_client
+      expect(@browser.eval("bob", "window.stillTheSamePage")).to be true
+      expect(@browser.eval("ann", names)).to eq %w[ann bob]
+
+      # A Turbo visit to a page without the roster leaves the room.
+      @browser.eval("bob", "document.getElementById('away').click(); true")
+      eventually(timeout: 15) { expect(@browser.eval("ann", names)).to eq %w[ann] }
+      expect(@browser.eval("bob", "window.stillTheSamePage")).to be true
+      expect(bob_clients.call).to eq []
+
+      # The server's webhook reached the app's controller, signed: the
+      # joins, the first lesson's time, then bob's leave and the second
+      # lesson's time; the visits within the room sent no leave.
+      received = lambda do
+        JSON.parse(Net::HTTP.get(URI("#{app}/faye_online/events")))
+            .select { |e| e["room"] == "/classes/8" }.map { |e| [e["event"], e.dig("user", "uname"), e["lesson"]] }
+      end
+      first = "/courses/8/lessons/1"
+      second = "/courses/8/lessons/2"
+      # The receiver may have been down between the examples: the server
+      # tries again with a back-off.
+      eventually(timeout: 45) do
+        expect(received.call).to eq [["occupied", "ann", first], ["joined", "ann", first], ["joined", "bob", first],
+                                     ["time_credited", "bob", first], ["left", "bob", second],
+                                     ["time_credited", "bob", second]]
+      end
+      forged = Net::HTTP.post(URI("#{app}/faye_online/events"), JSON.generate("events" => [{ "event" => "left" }]),
+                              "Content-Type" => "application/json", "X-Faye-Online-Signature" => "sha256=#{'0' * 64}")
+      expect(forged.code).to eq "403"
     end
   end
 end

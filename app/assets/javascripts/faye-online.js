@@ -29,6 +29,11 @@
 (function (root) {
   "use strict";
 
+  // Loaded twice (Turbo evaluates the scripts of each page it renders, and
+  // the Rails helper writes them into the page): the first stays, with the
+  // clients it made.
+  if (root.FayeOnline && typeof root.FayeOnline.init_online_client === "function") return;
+
   var CHANNEL = /^(\/[A-Za-z0-9_-]+)+$/;
 
   function fail(message) {
@@ -194,13 +199,43 @@
     }
   }
 
-  // One client per page and identity, shared by the rosters that name it.
+  // One client per page and identity, shared by the rosters that name it,
+  // and left (disconnected) once no roster in the page uses it any more.
+  // With Turbo, whose visits swap the page's body without unloading the
+  // page, a visit to a page without the roster leaves the room, and a visit
+  // to another page with it keeps the same client: the new roster takes it
+  // before the grace below runs out.
   var shared = {};
+  var RELEASE_GRACE_MS = 500;
 
-  function sharedClient(fayeUrl, authJson) {
-    var key = fayeUrl + " " + authJson;
-    if (!shared[key]) shared[key] = initOnlineClient({ faye_url: fayeUrl, auth_opts: JSON.parse(authJson) });
-    return shared[key];
+  // Rosters share a client when they name the same server, room, lesson
+  // and user: a page rendered again writes a fresh token for the same
+  // identity, and keeps the client its first render made.
+  function acquireClient(fayeUrl, authJson) {
+    var auth = JSON.parse(authJson);
+    var user = auth && auth.current_user || {};
+    var key = JSON.stringify([fayeUrl, auth && auth.room_channel, auth && auth.time_channel, user.uid, user.uname]);
+    var entry = shared[key];
+    if (!entry) {
+      entry = shared[key] = { key: key, users: 0, timer: null,
+        client: initOnlineClient({ faye_url: fayeUrl, auth_opts: auth }) };
+    }
+    if (entry.timer) root.clearTimeout(entry.timer);
+    entry.timer = null;
+    entry.users += 1;
+    return entry;
+  }
+
+  function releaseClient(entry) {
+    entry.users -= 1;
+    if (entry.users > 0 || entry.timer) return;
+    entry.timer = root.setTimeout(function () {
+      entry.timer = null;
+      if (entry.users > 0 || shared[entry.key] !== entry) return;
+      delete shared[entry.key];
+      entry.client.disconnect();
+      if (root.FayeOnline.client === entry.client) root.FayeOnline.client = null;
+    }, RELEASE_GRACE_MS);
   }
 
   // <faye-online-roster room="/classes/4"></faye-online-roster>
@@ -208,8 +243,9 @@
   // The users online in a room, kept up to date from <room>/user_changes:
   // the whole list when it subscribes, then each join and leave. It joins
   // with faye-url and auth (the JSON of auth_opts, as the Rails helper
-  // writes them), or else uses the page's client (the last one
-  // init_online_client made). It renders into itself, no shadow DOM, so
+  // faye_online_roster writes them), or else uses the page's client (the
+  // last one init_online_client made). Taken out of the page (a Turbo
+  // visit elsewhere), it leaves the room its client joined. It renders into itself, no shadow DOM, so
   // the app's CSS styles it: a <ul> of <li data-uid="...">name</li>, or,
   // when it holds a <template>, a copy of the template per user with
   // [data-field="uname"] and [data-field="uid"] filled in. Its `count`
@@ -227,7 +263,8 @@
           return;
         }
         var url = this.getAttribute("faye-url"), auth = this.getAttribute("auth");
-        var client = url && auth ? sharedClient(url, auth) : root.FayeOnline.client;
+        if (url && auth) this._shared = acquireClient(url, auth);
+        var client = this._shared ? this._shared.client : root.FayeOnline.client;
         if (!client) {
           root.console && root.console.warn("faye-online-roster: give it faye-url and auth, or call init_online_client first");
           return;
@@ -241,6 +278,8 @@
       disconnectedCallback() {
         if (this._subscription) this._subscription.cancel();
         this._subscription = null;
+        if (this._shared) releaseClient(this._shared);
+        this._shared = null;
       }
 
       _apply(change) {
