@@ -72,18 +72,22 @@ module FayeOnlineSpec
     end
   end
 
-  # Redis for the hot state, MariaDB for the records: the production shape.
-  class RedisMariadbConfiguration < Configuration
-    DEFAULT_DATABASE_URL = "mysql2://root@127.0.0.1:3306/faye_online_test"
+  # Redis for the hot state and an SQL server for the records, in a
+  # database of this run's own: <the base URL's name>_<pid>, created at
+  # first use and dropped at the end. Subclasses name the server.
+  class RedisSqlConfiguration < Configuration
     DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
-    def initialize
-      super("Redis + MariaDB")
-      base = ENV.fetch("FAYE_ONLINE_TEST_DATABASE_URL", "").then { |u| u.empty? ? DEFAULT_DATABASE_URL : u }
+    # +variable+ names the base URL (+default+ when unset); +sql+ is the
+    # SqlDatabase class that creates and drops databases there.
+    def initialize(name, variable:, default:, sql:)
+      super(name)
+      base = ENV.fetch(variable, "").then { |u| u.empty? ? default : u }
       uri = URI(base)
       uri.path = "/#{uri.path.delete_prefix('/')}_#{Process.pid}"
       @database_url = uri.to_s
       @redis_url = ENV.fetch("FAYE_ONLINE_TEST_REDIS_URL", "").then { |u| u.empty? ? DEFAULT_REDIS_URL : u }
+      @sql_class = sql
     end
 
     attr_reader :database_url, :redis_url
@@ -94,67 +98,48 @@ module FayeOnlineSpec
 
     def redis?
       true
+    end
+
+    def redis_space(namespace)
+      RedisSpace.new(redis_url, namespace)
+    end
+
+    def create_database
+      @sql_class.create_database(database_url)
+    end
+
+    def cleanup!
+      super
+      @sql_class.drop_database(database_url) if @migrated && !ENV["FAYE_ONLINE_TEST_KEEP_DATABASES"]
+    end
+  end
+
+  # Redis for the hot state, MariaDB for the records: the production shape.
+  class RedisMariadbConfiguration < RedisSqlConfiguration
+    DEFAULT_DATABASE_URL = "mysql2://root@127.0.0.1:3306/faye_online_test"
+
+    def initialize
+      super("Redis + MariaDB", variable: "FAYE_ONLINE_TEST_DATABASE_URL", default: DEFAULT_DATABASE_URL,
+                               sql: SqlDatabase::Mysql)
     end
 
     def mariadb?
       true
     end
-
-    def redis_space(namespace)
-      RedisSpace.new(redis_url, namespace)
-    end
-
-    def create_database
-      SqlDatabase::Mysql.create_database(database_url)
-    end
-
-    def cleanup!
-      super
-      SqlDatabase::Mysql.drop_database(database_url) if @migrated && !ENV["FAYE_ONLINE_TEST_KEEP_DATABASES"]
-    end
   end
 
   # Redis for the hot state, PostgreSQL for the records: the shape of most
   # Rails sites.
-  class RedisPostgresqlConfiguration < Configuration
+  class RedisPostgresqlConfiguration < RedisSqlConfiguration
     DEFAULT_DATABASE_URL = "postgresql://postgres:postgres@127.0.0.1:5432/faye_online_test"
 
     def initialize
-      super("Redis + PostgreSQL")
-      base = ENV.fetch("FAYE_ONLINE_TEST_POSTGRES_DATABASE_URL", "").then { |u| u.empty? ? DEFAULT_DATABASE_URL : u }
-      uri = URI(base)
-      uri.path = "/#{uri.path.delete_prefix('/')}_#{Process.pid}"
-      @database_url = uri.to_s
-      @redis_url = ENV.fetch("FAYE_ONLINE_TEST_REDIS_URL", "").then do |u|
-        u.empty? ? RedisMariadbConfiguration::DEFAULT_REDIS_URL : u
-      end
-    end
-
-    attr_reader :database_url, :redis_url
-
-    def store
-      :redis
-    end
-
-    def redis?
-      true
+      super("Redis + PostgreSQL", variable: "FAYE_ONLINE_TEST_POSTGRES_DATABASE_URL", default: DEFAULT_DATABASE_URL,
+                                  sql: SqlDatabase::Postgres)
     end
 
     def postgresql?
       true
-    end
-
-    def redis_space(namespace)
-      RedisSpace.new(redis_url, namespace)
-    end
-
-    def create_database
-      SqlDatabase::Postgres.create_database(database_url)
-    end
-
-    def cleanup!
-      super
-      SqlDatabase::Postgres.drop_database(database_url) if @migrated && !ENV["FAYE_ONLINE_TEST_KEEP_DATABASES"]
     end
   end
 

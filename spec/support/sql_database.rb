@@ -22,6 +22,21 @@ module FayeOnlineSpec
       end
     end
 
+    # The host, port, user and password of a database server's URL, the
+    # user under +user_key+ (the client gems name it differently).
+    def self.server_options(url, port:, user_key:, user:)
+      uri = URI(url)
+      options = { host: uri.host || "127.0.0.1", port: uri.port || port,
+                  user_key => uri.user ? URI.decode_www_form_component(uri.user) : user }
+      options[:password] = URI.decode_www_form_component(uri.password) if uri.password
+      options
+    end
+
+    # The database a server URL names.
+    def self.database_name(url)
+      URI(url).path.to_s.delete_prefix("/")
+    end
+
     # Empties every faye-online table (keeps the migration bookkeeping).
     def truncate_all!
       (tables - KEPT_TABLES).each { |table| truncate(table) }
@@ -82,15 +97,7 @@ module FayeOnlineSpec
       attr_reader :database
 
       def self.connect_options(url)
-        uri = URI(url)
-        options = { host: uri.host || "127.0.0.1", port: uri.port || 3306,
-                    username: uri.user ? URI.decode_www_form_component(uri.user) : "root" }
-        options[:password] = URI.decode_www_form_component(uri.password) if uri.password
-        options
-      end
-
-      def self.database_name(url)
-        URI(url).path.to_s.delete_prefix("/")
+        server_options(url, port: 3306, user_key: :username, user: "root")
       end
 
       def self.create_database(url)
@@ -147,15 +154,7 @@ module FayeOnlineSpec
     # ... and "clientId" (the migrations made the column with that case).
     class Postgres < SqlDatabase
       def self.connect_options(url)
-        uri = URI(url)
-        options = { host: uri.host || "127.0.0.1", port: uri.port || 5432,
-                    user: uri.user ? URI.decode_www_form_component(uri.user) : "postgres" }
-        options[:password] = URI.decode_www_form_component(uri.password) if uri.password
-        options
-      end
-
-      def self.database_name(url)
-        URI(url).path.to_s.delete_prefix("/")
+        server_options(url, port: 5432, user_key: :user, user: "postgres")
       end
 
       def self.admin(url)
