@@ -103,6 +103,7 @@ module FayeOnline
       config = ActiveRecord::DatabaseConfigurations::UrlConfig
                .new("faye_online", "primary", url_for_active_record(normalized), defaults)
                .configuration_hash.to_h
+      config = with_query_connection(config, normalized) if postgresql?(normalized)
       if (mysql || postgresql?(normalized)) && Blank.blank?(config[:database])
         raise ArgumentError, "no database name in #{redact(url).inspect}"
       end
@@ -180,12 +181,7 @@ module FayeOnline
     end
 
     def mysql_url(config)
-      userinfo = ""
-      unless Blank.blank?(config["username"])
-        userinfo = escape(config["username"])
-        userinfo += ":#{escape(config["password"])}" unless Blank.blank?(config["password"])
-        userinfo += "@"
-      end
+      userinfo = userinfo(config)
       host = Blank.blank?(config["host"]) ? "localhost" : config["host"].to_s
       host = "[#{host}]" if host.include?(":") && !host.start_with?("[")
       port = Blank.blank?(config["port"]) ? "" : ":#{config["port"]}"
@@ -198,17 +194,17 @@ module FayeOnline
     def postgres_url(config)
       raise ArgumentError, "database.yml: postgresql entry has no database" if Blank.blank?(config["database"])
 
-      userinfo = ""
-      unless Blank.blank?(config["username"])
-        userinfo = escape(config["username"])
-        userinfo += ":#{escape(config["password"])}" unless Blank.blank?(config["password"])
-        userinfo += "@"
-      end
+      userinfo = userinfo(config)
       host = config["host"].to_s
       host = default_postgres_socket if host.empty?
       query = []
       if host.start_with?("/")
+        # A URL without a host cannot hold user:password@: they go in the
+        # query, which libpq, ActiveRecord and the core all read.
         query << "host=#{escape(host)}"
+        query << "user=#{escape(config["username"])}" unless Blank.blank?(config["username"])
+        query << "password=#{escape(config["password"])}" unless Blank.blank?(config["password"])
+        userinfo = ""
         host = ""
       elsif host.include?(":") && !host.start_with?("[")
         host = "[#{host}]"
@@ -218,8 +214,27 @@ module FayeOnline
       port = "" if host.empty?
       query << "sslmode=#{escape(config["sslmode"])}" unless Blank.blank?(config["sslmode"])
       query = query.empty? ? "" : "?#{query.join('&')}"
-      userinfo_host = userinfo.empty? && host.empty? ? "" : "#{userinfo}#{host}"
-      "postgresql://#{userinfo_host}#{port}/#{escape(config["database"])}#{query}"
+      "postgresql://#{userinfo}#{host}#{port}/#{escape(config["database"])}#{query}"
+    end
+
+    # Some ActiveRecord versions let the URL's empty host and password win
+    # over the query's (postgresql:///db?host=/run/postgresql&password=…,
+    # the form of a Unix socket): the query's connection parameters fill
+    # what the URL left empty.
+    def with_query_connection(config, url)
+      query = URI.decode_www_form(url.split("?", 2)[1].to_s).to_h
+      %w[host port user password].each_with_object(config.dup) do |key, out|
+        out[key.to_sym] = query[key] if Blank.blank?(out[key.to_sym]) && !Blank.blank?(query[key])
+      end
+    end
+
+    # "user:password@" (escaped) of a database.yml entry, or "".
+    def userinfo(config)
+      return "" if Blank.blank?(config["username"])
+
+      info = escape(config["username"])
+      info += ":#{escape(config["password"])}" unless Blank.blank?(config["password"])
+      "#{info}@"
     end
 
     # Where libpq looks for the server's socket when no host is given.
@@ -241,7 +256,8 @@ module FayeOnline
       URI.encode_www_form_component(value.to_s).gsub("+", "%20")
     end
 
-    private_class_method :from_database_yml, :mysql_url, :postgres_url, :default_postgres_socket,
+    private_class_method :from_database_yml, :mysql_url, :postgres_url, :userinfo, :default_postgres_socket,
+                         :with_query_connection,
                          :native_postgres_url, :escape, :url_for_active_record
   end
 end

@@ -62,7 +62,7 @@ module FayeOnline
     # exist, from the server's maintenance database.
     def create_postgres_database(config)
       require "pg"
-      options = { host: config[:host], port: config[:port], user: config[:username],
+      options = { host: config[:host], port: config[:port], user: config[:username] || config[:user],
                   password: config[:password], sslmode: config[:sslmode], connect_timeout: 5 }.compact
       begin
         PG.connect(**options, dbname: config[:database]).close

@@ -105,6 +105,13 @@ RSpec.describe FayeOnline::Database do
         .to eq "postgresql:///school?host=%2Frun%2Fpg&port=5433"
       write_database_yml("development:\n  adapter: postgresql\n  database: school\n")
       expect(described_class.resolve(nil, root: root, env: {})).to match(%r{\Apostgresql:///school\?host=})
+      write_database_yml("development:\n  adapter: postgresql\n  host: /run/pg\n  username: app\n  " \
+                         "password: p@ss\n  database: school\n")
+      url = described_class.resolve(nil, root: root, env: {})
+      expect(url).to eq "postgresql:///school?host=%2Frun%2Fpg&user=app&password=p%40ss"
+      expect(described_class.active_record_config(url))
+        .to include(adapter: "postgresql", host: "/run/pg", user: "app", password: "p@ss", database: "school")
+      expect(described_class.native_url(url)).to eq url
     end
 
     it "refuses a postgresql entry without a database" do
