@@ -8,8 +8,9 @@ module FayeOnline
   # The kinds are :joined and :left (a user came online in a room, or went
   # offline: their first tab came, their last one left or vanished),
   # :occupied and :vacated (a room's first user came, its last one left),
-  # :time_credited (a user's session in a lesson ended and its time was
-  # credited; "seconds" says how much), and :any for all of them. Each
+  # :time_credited (a user's session in a lesson ended and its time is
+  # written to SQL; "seconds" says how much; it comes once the row is in,
+  # so after what presence told meanwhile), and :any for all of them. Each
   # event is a Hash: "event", "room", "lesson", "user" ({"uid", "uname"}),
   # "at" (ISO 8601, UTC) and "at_ms"; :time_credited adds "started_at",
   # "started_ms" and "seconds". Events are frozen: one callback cannot

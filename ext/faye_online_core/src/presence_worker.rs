@@ -353,8 +353,9 @@ impl Worker {
         Ok(())
     }
 
-    fn write(&self, record: Record) {
-        self.writes.push(record, &self.outbox);
+    /// Queues a record for SQL; false when it was dropped past the bound.
+    fn write(&self, record: Record) -> bool {
+        self.writes.push(record, &self.outbox)
     }
 
     /// Publishes a room's change: the new whole list on `<room>/user_list`
@@ -470,9 +471,9 @@ impl Worker {
                     });
                     self.publish(&auth.room, ("joined", &auth.user));
                     if room_occupied {
-                        self.event(EventKind::Occupied, auth, at, None);
+                        self.event(EventKind::Occupied, auth, at);
                     }
-                    self.event(EventKind::Joined, auth, at, None);
+                    self.event(EventKind::Joined, auth, at);
                 }
             }
             ConnectOutcome::AlreadyKnown => {}
@@ -500,41 +501,51 @@ impl Worker {
             time: auth.time.clone(),
             client_id: client_id.to_owned(),
         });
-        if let Some(started) = out.timer_started_at {
-            self.write(Record::TimerStop {
+        let timer_queued = match out.timer_started_at {
+            Some(started) => self.write(Record::TimerStop {
                 uid: auth.user.uid,
                 time: auth.time.clone(),
                 started_ms: started,
                 credited_ms: out.timer_credited_ms,
                 restored: out.timer_restored,
-            });
-        }
+            }),
+            None => false,
+        };
         if out.room_left {
             self.write(Record::RoomLeave {
                 room: auth.room.clone(),
                 uid: auth.user.uid,
             });
             self.publish(&auth.room, ("left", &auth.user));
-            self.event(EventKind::Left, auth, at, None);
+            self.event(EventKind::Left, auth, at);
             if out.room_vacated {
-                self.event(EventKind::Vacated, auth, at, None);
+                self.event(EventKind::Vacated, auth, at);
             }
         }
-        if let Some(started) = out.timer_started_at {
-            let session = Some((started, out.timer_credited_ms));
-            self.event(EventKind::TimeCredited, auth, out.timer_ended_at, session);
+        // Told once its row is written, so that a listener reading SQL
+        // finds the time there (not at all when the row was dropped past
+        // the bound, which is logged).
+        if let (true, Some(started)) = (timer_queued, out.timer_started_at) {
+            self.writes.notify_after(PresenceEvent {
+                kind: EventKind::TimeCredited,
+                room: auth.room.clone(),
+                lesson: auth.time.clone(),
+                user: auth.user.clone(),
+                at_ms: out.timer_ended_at,
+                session: Some((started, out.timer_credited_ms)),
+            });
         }
     }
 
     /// Tells the host's listeners (callbacks, webhooks) of a change.
-    fn event(&self, kind: EventKind, auth: &Auth, at_ms: i64, session: Option<(i64, i64)>) {
+    fn event(&self, kind: EventKind, auth: &Auth, at_ms: i64) {
         self.outbox.push(Notification::Event(PresenceEvent {
             kind,
             room: auth.room.clone(),
             lesson: auth.time.clone(),
             user: auth.user.clone(),
             at_ms,
-            session,
+            session: None,
         }));
     }
 

@@ -4,7 +4,7 @@
 use crate::durable::DurableStore;
 use crate::error::StoreError;
 use crate::ledger::{ascii_json, Memberships, Record};
-use crate::outbox::{LogLevel, Outbox};
+use crate::outbox::{LogLevel, Notification, Outbox, PresenceEvent};
 use crate::presence_worker::panic_text;
 use crate::retry::retry_until_ok;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// What the presence worker hands the writer, in order.
 enum WriteOp {
     Record(Record),
+    /// Told the host once every record before it is written (a session's
+    /// time is credited when its row is in SQL).
+    Notify(PresenceEvent),
     /// Acknowledged once every record before it is written.
     Barrier(Sender<()>),
     Stop,
@@ -32,7 +35,8 @@ pub(crate) struct WriteQueue {
 }
 
 impl WriteQueue {
-    pub(crate) fn push(&self, record: Record, outbox: &Outbox) {
+    /// Queues `record`; false when it was dropped past the bound.
+    pub(crate) fn push(&self, record: Record, outbox: &Outbox) -> bool {
         if self.pending.load(Ordering::SeqCst) >= self.max_pending {
             let dropped = self.dropped.fetch_add(1, Ordering::SeqCst) + 1;
             if dropped == 1 || dropped.is_multiple_of(10_000) {
@@ -44,10 +48,18 @@ impl WriteQueue {
                     ),
                 );
             }
-            return;
+            return false;
         }
         self.pending.fetch_add(1, Ordering::SeqCst);
         let _ = self.tx.send(WriteOp::Record(record));
+        true
+    }
+
+    /// `event` reaches the host once the writer has handled every record
+    /// pushed before: written, or set aside where an operator sees it
+    /// (dropped only at shutdown or by a bug, both logged).
+    pub(crate) fn notify_after(&self, event: PresenceEvent) {
+        let _ = self.tx.send(WriteOp::Notify(event));
     }
 
     /// `ack` hears once every record pushed before is written.
@@ -140,36 +152,52 @@ impl Writer {
     pub(crate) fn run(self) {
         let Writer { writes, mut sink } = self;
         sink.check_charsets(false);
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         let mut window = Instant::now();
         while let Ok(first) = writes.recv() {
             let mut next = Some(first);
             while let Some(w) = next.take() {
                 match w {
                     WriteOp::Record(record) => {
-                        if batch.is_empty() {
+                        if batch.records.is_empty() {
                             window = Instant::now() + BATCH_WINDOW;
                         }
-                        batch.push(record);
-                        if batch.len() < MAX_BATCH {
+                        batch.records.push(record);
+                        if batch.records.len() < MAX_BATCH {
                             let wait = window.saturating_duration_since(Instant::now());
                             next = writes.recv_timeout(wait).ok();
                         }
                     }
+                    WriteOp::Notify(event) if batch.records.is_empty() => {
+                        sink.outbox.push(Notification::Event(event));
+                        next = writes.try_recv().ok();
+                    }
+                    WriteOp::Notify(event) => {
+                        batch.events.push(event);
+                        let wait = window.saturating_duration_since(Instant::now());
+                        next = writes.recv_timeout(wait).ok();
+                    }
                     WriteOp::Barrier(ack) => {
-                        sink.write(&mut batch);
+                        sink.write_all(&mut batch);
                         let _ = ack.send(());
                         next = writes.try_recv().ok();
                     }
                     WriteOp::Stop => {
-                        sink.write(&mut batch);
+                        sink.write_all(&mut batch);
                         return;
                     }
                 }
             }
-            sink.write(&mut batch);
+            sink.write_all(&mut batch);
         }
     }
+}
+
+/// The records of one transaction, and the events told once they are in.
+#[derive(Default)]
+struct Batch {
+    records: Vec<Record>,
+    events: Vec<PresenceEvent>,
 }
 
 impl Sink {
@@ -193,6 +221,14 @@ impl Sink {
                 );
             }
             Err(_) => {}
+        }
+    }
+
+    /// Writes the batch's records, then tells its events.
+    fn write_all(&mut self, batch: &mut Batch) {
+        self.write(&mut batch.records);
+        for event in batch.events.drain(..) {
+            self.outbox.push(Notification::Event(event));
         }
     }
 

@@ -11,7 +11,7 @@ use crate::auth::Auth;
 use crate::clock;
 use crate::error::BayeuxError;
 use crate::ledger::{spended_key, started_key, Record};
-use crate::outbox::PresenceEvent;
+use crate::outbox::{EventKind, PresenceEvent};
 use crate::test_support::{log_lines, logs_until, test_redis_url, wait_until, TempSqlite};
 use serde_json::{json, Value};
 
@@ -154,7 +154,8 @@ fn a_full_session_through_the_tracker() {
 
 /// The events a session makes, once each and in order: the room's first
 /// user occupies it, a second tab of a user changes nothing, the last tab
-/// leaving ends the user's time and empties the room.
+/// leaving ends the user's time (told once it is in SQL) and empties the
+/// room.
 #[test]
 fn a_session_makes_its_events_once() {
     let f = fixture("events");
@@ -184,23 +185,35 @@ fn a_session_makes_its_events_once() {
             _ => None,
         })
         .collect();
-    let seen: Vec<(&str, u64)> = events
-        .iter()
-        .map(|e| (e.kind.as_str(), e.user.uid))
-        .collect();
+    // Presence is told at once; a session's time once its row is written,
+    // so after what presence told meanwhile, but in the order of leaving.
+    let seen = |credited: bool| -> Vec<(&str, u64)> {
+        events
+            .iter()
+            .filter(|e| (e.kind == EventKind::TimeCredited) == credited)
+            .map(|e| (e.kind.as_str(), e.user.uid))
+            .collect()
+    };
     assert_eq!(
-        seen,
+        seen(false),
         vec![
             ("occupied", 9),
             ("joined", 9),
             ("joined", 10),
             ("left", 10),
-            ("time_credited", 10),
             ("left", 9),
             ("vacated", 9),
-            ("time_credited", 9),
         ]
     );
+    assert_eq!(
+        seen(true),
+        vec![("time_credited", 10), ("time_credited", 9)]
+    );
+    let mut durable = DurableStore::new(&f.db.url);
+    assert!(durable
+        .online_times(9)
+        .unwrap()
+        .contains_key(&spended_key("/courses/5/lessons/1")));
     assert!(events
         .iter()
         .all(|e| e.room == "/classes/4" && e.lesson == "/courses/5/lessons/1"));
