@@ -122,9 +122,11 @@ module FayeOnline
       path
     end
 
-    # The URL with its password replaced by "***", for messages and logs.
+    # The URL with its password replaced by "***" (in user:password@, and a
+    # password= in the query), for messages and logs.
     def redact(url)
-      url.to_s.sub(%r{\A([a-z0-9+.-]+://[^:@/]*):[^@/]*@}i, '\1:***@')
+      url.to_s.sub(%r{\A([a-z0-9+.-]+://[^:@/?]*):[^@/?]*@}i, '\1:***@')
+         .gsub(/([?&]password=)[^&]*/i, '\1***')
     end
 
     # ActiveRecord parses the URL with URI, which refuses a path holding a

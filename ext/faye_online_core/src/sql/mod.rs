@@ -136,10 +136,12 @@ pub fn open(url: &str) -> Result<Box<dyn SqlConn>, StoreError> {
     }
 }
 
-/// The URL with any password replaced, for logs and errors.
+/// The URL with any password replaced, for logs and errors: the one in
+/// `user:password@`, and a `password=` in the query (PostgreSQL's form for
+/// a Unix socket).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
+    let url = match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s && !url[s + 3..at].contains(['/', '?']) => {
             let creds = &url[s + 3..at];
             match creds.find(':') {
                 Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
@@ -147,7 +149,18 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 pub struct MySqlConn {
@@ -341,6 +354,14 @@ mod tests {
         assert_eq!(
             redact("postgresql://app:pw@db/x?sslmode=disable"),
             "postgresql://app:***@db/x?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgresql:///x?host=%2Frun%2Fpg&user=app&password=p%40ss&port=5433"),
+            "postgresql:///x?host=%2Frun%2Fpg&user=app&password=***&port=5433"
+        );
+        assert_eq!(
+            redact("postgresql:///x?host=/run/pg&user=a@b"),
+            "postgresql:///x?host=/run/pg&user=a@b"
         );
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
     }
