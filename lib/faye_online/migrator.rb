@@ -67,7 +67,7 @@ module FayeOnline
       begin
         PG.connect(**options, dbname: config[:database]).close
       rescue PG::ConnectionBad => e
-        raise unless e.message.include?("does not exist")
+        raise unless e.message.match?(/database "[^"]*" does not exist/)
 
         client = PG.connect(**options, dbname: config.fetch(:maintenance_db, "postgres"))
         begin

@@ -32,6 +32,7 @@ module FayeOnline
     MAX_PENDING = 10_000
     MAX_BATCH = 500
     MAX_BACKOFF = 30.0
+    FLUSH_PAUSE = 0.2
     # A pair whose second event cancels the first when it comes within the
     # delay: the kind that comes first, for each kind.
     CANCELS = { "joined" => "left", "occupied" => "vacated" }.freeze
@@ -207,18 +208,20 @@ module FayeOnline
       end
     end
 
-    # Waits +seconds+ before the next try, or less when flushed; true when
-    # closed meanwhile (what is still unsent is given up, and logged).
+    # Waits +seconds+ before the next try, or FLUSH_PAUSE when flushed (a
+    # receiver that refuses at once is not hammered); true when closed
+    # meanwhile (what is still unsent is given up, and logged).
     def wait_backoff(seconds)
       @lock.synchronize do
-        deadline = monotonic_now + seconds
-        until @flushing || monotonic_now >= deadline
+        started = monotonic_now
+        deadline = started + seconds
+        until monotonic_now >= deadline || (@flushing && monotonic_now >= started + FLUSH_PAUSE)
           if @closed
             log(:error, "faye-online: webhook receiver #{redacted_url} still fails at close; " \
                         "#{@inflight[1].size + @pending.size} events were not sent")
             return true
           end
-          @wake.wait(@lock, deadline - monotonic_now)
+          @wake.wait(@lock, [deadline - monotonic_now, FLUSH_PAUSE].min)
         end
         false
       end
