@@ -46,10 +46,17 @@ module FayeOnline
       return "".html_safe if @faye_online_client_script_written
 
       @faye_online_client_script_written = true
-      content_tag(:script, nil, src: URI.join(faye_url.to_s, ClientScripts::BUNDLE).to_s)
+      content_tag(:script, nil, src: faye_online_client_script_url(faye_url))
     end
 
     private
+
+    # The bundle beside the Faye mount: https://host/realtime/faye gives
+    # https://host/realtime/faye-online/client.js (a server behind a proxy
+    # that strips a prefix serves it at /faye-online/client.js).
+    def faye_online_client_script_url(faye_url)
+      URI.join(faye_url.to_s.chomp("/"), ClientScripts::BUNDLE.delete_prefix("/")).to_s
+    end
 
     def faye_online_user(user)
       if user.respond_to?(:to_hash)

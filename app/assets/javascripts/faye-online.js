@@ -31,8 +31,12 @@
 
   // Loaded twice (Turbo evaluates the scripts of each page it renders, and
   // the Rails helper writes them into the page): the first stays, with the
-  // clients it made.
-  if (root.FayeOnline && typeof root.FayeOnline.init_online_client === "function") return;
+  // clients it made. Faye's client, loaded again before it, made a new
+  // window.Faye: it gets init_online_client too.
+  if (root.FayeOnline && typeof root.FayeOnline.init_online_client === "function") {
+    if (root.Faye && !root.Faye.init_online_client) root.Faye.init_online_client = root.FayeOnline.init_online_client;
+    return;
+  }
 
   var CHANNEL = /^(\/[A-Za-z0-9_-]+)+$/;
 
@@ -180,6 +184,14 @@
         if (event.persisted) client.connect();
       });
     }
+    // For rosters sharing this client: a page rendered later carries a
+    // fresher token for the same identity, used from then on.
+    client.faye_online_use_auth = function (fresh) {
+      checkAuth(fresh);
+      if (typeof fresh.expires === "number" && typeof auth.expires === "number" && fresh.expires <= auth.expires) return;
+      auth = JSON.parse(JSON.stringify(fresh));
+      scheduleRenewal();
+    };
     if (root.FayeOnline) root.FayeOnline.client = client;
     return client;
   }
@@ -219,6 +231,8 @@
     if (!entry) {
       entry = shared[key] = { key: key, users: 0, timer: null,
         client: initOnlineClient({ faye_url: fayeUrl, auth_opts: auth }) };
+    } else {
+      entry.client.faye_online_use_auth(auth);
     }
     if (entry.timer) root.clearTimeout(entry.timer);
     entry.timer = null;
