@@ -149,6 +149,13 @@ RSpec.describe FayeOnline::Database do
         .to eq "postgresql:///school?host=%2Frun%2Fpg"
     end
 
+    it "hides a password in the URL's query as well as in user:password@" do
+      expect(described_class.redact("postgresql:///school?host=%2Frun%2Fpg&user=app&password=s3cret&port=5433"))
+        .to eq "postgresql:///school?host=%2Frun%2Fpg&user=app&password=***&port=5433"
+      expect(described_class.redact("postgresql://app:s3cret@db/school?password=s3cret"))
+        .to eq "postgresql://app:***@db/school?password=***"
+    end
+
     it "refuses other databases without showing the password" do
       expect { described_class.native_url("oracle://app:secret@db/app") }
         .to raise_error(ArgumentError) { |error|
