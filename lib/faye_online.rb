@@ -15,6 +15,7 @@ end
 require_relative "faye_online/reader"
 require_relative "faye_online/events"
 require_relative "faye_online/webhook"
+require_relative "faye_online/publisher"
 require_relative "faye_online/server"
 require_relative "faye_online/reports"
 require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
@@ -78,6 +79,19 @@ module FayeOnline
     # The registry of event callbacks (one per process).
     def events
       @events ||= Events.new
+    end
+
+    # Publishes +data+ on +channel+ from the app, through the Faye server
+    # at faye_url: (FAYE_URL), with the server token that lets it publish
+    # on the server_publish: channels. Waits at most +timeout+ seconds;
+    # returns true once the server took the message, and raises
+    # FayeOnline::PublishError (saying why) when it could not be handed
+    # over.
+    #
+    #   FayeOnline.publish("/users/#{user.id}/notifications", { "text" => "Your essay was marked" })
+    def publish(channel, data, timeout: 5)
+      Publisher.new(faye_url: configuration.faye_url, token: configuration.server_token, timeout: timeout)
+               .publish(channel, data)
     end
 
     # The events of a webhook request, or nil when its signature is not

@@ -6,6 +6,8 @@ require "yaml"
 require_relative "blank"
 require_relative "database"
 require_relative "error"
+require_relative "publish_guard"
+require "openssl"
 
 module FayeOnline
   # Turns get_server's options (the old gem's included) and the environment
@@ -24,7 +26,7 @@ module FayeOnline
 
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
                database_url migrate logger secret max_pending_records faye_url dashboard full_lists demo
-               webhook_url webhook_secret webhook_delay api_token].freeze
+               webhook_url webhook_secret webhook_delay api_token server_publish server_token].freeze
 
     # The environment variable each option falls back to: the only names the
     # loader reads from ENV (the README's options table lists the same).
@@ -38,7 +40,8 @@ module FayeOnline
       faye_url: "FAYE_URL",
       webhook_url: "FAYE_ONLINE_WEBHOOK_URL",
       webhook_secret: "FAYE_ONLINE_WEBHOOK_SECRET",
-      api_token: "FAYE_ONLINE_API_TOKEN"
+      api_token: "FAYE_ONLINE_API_TOKEN",
+      server_token: "FAYE_ONLINE_SERVER_TOKEN"
     }.freeze
 
     attr_reader :options, :logger, :root
@@ -125,6 +128,23 @@ module FayeOnline
     def faye_url
       value = @options[:faye_url] || env_value(:faye_url)
       present?(value) ? value.to_s : nil
+    end
+
+    # The channels only the app publishes on (server_publish:), as
+    # patterns: "/broadcast/**", "/users/*/notifications".
+    def server_publish
+      Array(@options[:server_publish]).map(&:to_s)
+    end
+
+    # The token FayeOnline.publish shows the server: server_token: (or
+    # FAYE_ONLINE_SERVER_TOKEN), else one derived from the secret, so that
+    # an app and its server that share the secret need nothing more; nil
+    # without either.
+    def server_token
+      value = given_or_env(:server_token)
+      return value.to_s if present?(value)
+
+      secret && OpenSSL::HMAC.hexdigest("SHA256", secret, "faye-online server publishing")
     end
 
     # The token that opens the HTTP read API (api_token: or
@@ -248,6 +268,13 @@ module FayeOnline
         raise ConfigurationError, "dashboard: the token must be at least 12 characters"
       end
       raise ConfigurationError, "api_token: the token must be at least 12 characters" if api_token && api_token.length < 12
+      unless @options[:server_publish].nil? || @options[:server_publish].is_a?(Array)
+        raise ConfigurationError, "server_publish: must be a list of channel patterns such as /broadcast/**"
+      end
+      bad = PublishGuard.invalid(server_publish)
+      raise ConfigurationError, "server_publish: #{bad.map(&:inspect).join(', ')} is not a channel pattern such as /broadcast/** or /users/*/notes" if
+        bad.any?
+      raise ConfigurationError, "server_token: must be at least 16 characters" if server_token && server_token.length < 16
       if webhook_url
         uri = begin
           URI(webhook_url)

@@ -10,6 +10,7 @@ require_relative "api"
 require_relative "demo"
 require_relative "memory_engine"
 require_relative "delivery_guard"
+require_relative "publish_guard"
 
 module FayeOnline
   # Wires a native tracker into a Faye::RackAdapter: the tracker is the
@@ -105,6 +106,9 @@ module FayeOnline
 
     def attach
       @adapter.add_extension(@tracker)
+      if @config.server_token || @config.server_publish.any?
+        @adapter.add_extension(PublishGuard.new(@config.server_publish, @config.server_token))
+      end
       @adapter.add_extension(@dashboard.guard) if @dashboard.enabled?
       @adapter.add_extension(RefusalAdvice)
       @adapter.bind(:handshake) { |client_id| safely { @tracker._handshake(client_id) } }

@@ -81,7 +81,8 @@ RSpec.describe FayeOnline::Configuration do
     let(:values) do
       { redis_url: "redis://127.0.0.1:6379/7", database_url: "mysql2://root@127.0.0.1/from_env",
         namespace: "from_env", secret: "s" * 16, dashboard: "d" * 12, faye_url: "https://faye.example.com/faye",
-        webhook_url: "https://app.example.com/faye_online/events", webhook_secret: "w" * 16, api_token: "a" * 12 }
+        webhook_url: "https://app.example.com/faye_online/events", webhook_secret: "w" * 16, api_token: "a" * 12,
+        server_token: "t" * 16 }
     end
 
     # What an option needs beside it to be valid.
@@ -141,6 +142,20 @@ RSpec.describe FayeOnline::Configuration do
       expect { config(webhook_delay: "soon") }.to raise_error(FayeOnline::ConfigurationError)
       expect(config.webhook_delay).to eq 3.0
       expect(config.webhook_url).to be_nil
+    end
+
+    it "keeps server_publish: to well-formed channel patterns, and the server token to 16 characters or more" do
+      expect(config(server_publish: ["/broadcast/**", "/users/*/notifications"]).server_publish)
+        .to eq ["/broadcast/**", "/users/*/notifications"]
+      [["broadcast"], ["/a/**/b"], ["/a b"], [""], [3], "/broadcast/**"].each do |bad|
+        expect { config(server_publish: bad) }.to raise_error(FayeOnline::ConfigurationError, /server_publish/), bad.inspect
+      end
+      expect { config(server_token: "short") }.to raise_error(FayeOnline::ConfigurationError, /server_token/)
+      expect(config.server_token).to be_nil
+      derived = config(secret: "s" * 16).server_token
+      expect(derived).to match(/\A\h{64}\z/)
+      expect(derived).not_to include("s" * 16)
+      expect(config(secret: "s" * 16, server_token: "t" * 16).server_token).to eq "t" * 16
     end
 
     it "opens the API only with a token of 12 characters or more" do

@@ -1,0 +1,67 @@
+# frozen_string_literal: true
+
+require "rack/utils"
+
+module FayeOnline
+  # Keeps the channels that match server_publish: patterns to the app's
+  # own publications (FayeOnline.publish), which carry the server token in
+  # ext; a client's publication there gets
+  # "403:<channel>:only the app publishes here". Patterns are written as
+  # Faye's subscriptions: "*" is one segment anywhere ("/users/*/notes"),
+  # "**" at the end is one or more ("/broadcast/**" is every channel under
+  # /broadcast, not /broadcast itself). The token is taken out of every
+  # message it arrives in, so that no subscriber (and no log) ever sees
+  # it. Never raises.
+  class PublishGuard
+    EXT_KEY = "faye_online_server_token"
+    PATTERN = %r{\A(/([A-Za-z0-9_-]+|\*))*(/([A-Za-z0-9_-]+|\*|\*\*))\z}
+
+    # The patterns that are not well formed (for the configuration's check).
+    def self.invalid(patterns)
+      Array(patterns).reject { |pattern| pattern.is_a?(String) && pattern.match?(PATTERN) }
+    end
+
+    # Whether +channel+ is one that +pattern+ names.
+    def self.match?(pattern, channel)
+      want = pattern.split("/").drop(1)
+      have = channel.split("/").drop(1)
+      want.each_with_index do |segment, i|
+        return have.size > i if segment == "**"
+        return false unless i < have.size && (segment == "*" || segment == have[i])
+      end
+      want.size == have.size
+    end
+
+    def initialize(patterns, token)
+      @patterns = Array(patterns).map(&:to_s).uniq
+      @token = token
+    end
+
+    def incoming(message, callback)
+      check(message)
+      callback.call(message)
+    end
+
+    # Whether +channel+ matches one of the patterns.
+    def server_only?(channel)
+      @patterns.any? { |pattern| self.class.match?(pattern, channel) }
+    end
+
+    def check(message)
+      ext = message["ext"]
+      given = nil
+      if ext.is_a?(Hash) && ext.key?(EXT_KEY)
+        given = ext.delete(EXT_KEY)
+        message.delete("ext") if ext.empty?
+      end
+      channel = message["channel"]
+      return unless channel.is_a?(String) && !Faye::Channel.meta?(channel) && !Faye::Channel.service?(channel)
+      return unless server_only?(channel)
+      return if @token && given.is_a?(String) && Rack::Utils.secure_compare(given, @token)
+
+      message["error"] = "403:#{channel}:only the app publishes here"
+    rescue StandardError => e
+      message["error"] = "500::#{e.class}"
+    end
+  end
+end
