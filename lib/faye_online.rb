@@ -16,6 +16,7 @@ require_relative "faye_online/reader"
 require_relative "faye_online/events"
 require_relative "faye_online/webhook"
 require_relative "faye_online/publisher"
+require_relative "faye_online/private_channels"
 require_relative "faye_online/server"
 require_relative "faye_online/reports"
 require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
@@ -79,6 +80,23 @@ module FayeOnline
     # The registry of event callbacks (one per process).
     def events
       @events ||= Events.new
+    end
+
+    # The token that lets +user+ (a uid, a Hash with uid, or an object
+    # answering id) subscribe to the private +channel+, for +expires_in+
+    # seconds: give it to the page (Faye.init_online_client's
+    # channel_tokens, or client.faye_online_grant(channel, token)).
+    def subscribe_token(channel, user:, expires_in: 12 * 3600, secret: configuration.secret)
+      raise ConfigurationError, "no secret: set secret: in FayeOnline.configure or FAYE_ONLINE_SECRET" unless secret
+
+      uid = if user.respond_to?(:to_hash)
+              user.to_hash.transform_keys(&:to_s)["uid"]
+            elsif user.respond_to?(:id) && !user.is_a?(Integer)
+              user.id
+            else
+              user
+            end
+      PrivateChannels.token(secret, channel.to_s, Integer(uid), Time.now.to_i + Integer(expires_in))
     end
 
     # Publishes +data+ on +channel+ from the app, through the Faye server

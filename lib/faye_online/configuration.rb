@@ -26,7 +26,7 @@ module FayeOnline
 
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
                database_url migrate logger secret max_pending_records faye_url dashboard full_lists demo
-               webhook_url webhook_secret webhook_delay api_token server_publish server_token].freeze
+               webhook_url webhook_secret webhook_delay api_token server_publish server_token private].freeze
 
     # The environment variable each option falls back to: the only names the
     # loader reads from ENV (the README's options table lists the same).
@@ -134,6 +134,11 @@ module FayeOnline
     # patterns: "/broadcast/**", "/users/*/notifications".
     def server_publish
       Array(@options[:server_publish]).map(&:to_s)
+    end
+
+    # The private channels (private:), as patterns: "/chats/**".
+    def private_channels
+      Array(@options[:private]).map(&:to_s)
     end
 
     # The token FayeOnline.publish shows the server: server_token: (or
@@ -275,6 +280,14 @@ module FayeOnline
       raise ConfigurationError, "server_publish: #{bad.map(&:inspect).join(', ')} is not a channel pattern such as /broadcast/** or /users/*/notes" if
         bad.any?
       raise ConfigurationError, "server_token: must be at least 16 characters" if server_token && server_token.length < 16
+      unless @options[:private].nil? || @options[:private].is_a?(Array)
+        raise ConfigurationError, "private: must be a list of channel patterns such as /chats/**"
+      end
+      bad = PublishGuard.invalid(private_channels)
+      raise ConfigurationError, "private: #{bad.map(&:inspect).join(', ')} is not a channel pattern such as /chats/**" if
+        bad.any?
+      raise ConfigurationError, "private: channels need secret: (the app signs their tokens with it)" if
+        private_channels.any? && secret.nil?
       if webhook_url
         uri = begin
           URI(webhook_url)

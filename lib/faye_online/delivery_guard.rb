@@ -5,25 +5,31 @@ module FayeOnline
   # of a protected channel. With a secret, a room's user_list and
   # user_changes go only to clients that showed a token for the room (the
   # tracker knows, in memory); the dashboard's channel only to clients that
-  # subscribed to it with the dashboard's token. No I/O.
+  # subscribed to it with the dashboard's token; a private channel's
+  # messages only to clients that showed a token for it. No I/O.
   class DeliveryGuard
     LIST_SUFFIXES = ["/user_list", "/user_changes"].freeze
 
-    # may_receive: the tracker's answer for a room's lists (client_id, channel).
-    def initialize(may_receive, dashboard, secret:)
+    # may_receive: the tracker's answer for a room's lists (client_id, channel);
+    # private_channels: a PrivateChannels, or nil.
+    def initialize(may_receive, dashboard, secret:, private_channels: nil)
       @may_receive = may_receive
       @dashboard = dashboard
       @lists = !secret.nil?
+      @private = private_channels&.any? ? private_channels : nil
     end
 
     def protected?(channel)
       return false unless channel.is_a?(String)
 
-      (@lists && channel.end_with?(*LIST_SUFFIXES)) || channel == Dashboard::CHANNEL
+      (@lists && channel.end_with?(*LIST_SUFFIXES)) || channel == Dashboard::CHANNEL ||
+        (!@private.nil? && @private.private?(channel))
     end
 
     def allowed?(client_id, channel)
       return @dashboard.member?(client_id) if channel == Dashboard::CHANNEL
+      return false if @private&.private?(channel) && !@private.granted?(client_id.to_s, channel)
+      return true if @private&.private?(channel) && !(@lists && channel.end_with?(*LIST_SUFFIXES))
 
       @may_receive.call(client_id.to_s, channel)
     end

@@ -32,9 +32,12 @@ module FayeOnline
       want.size == have.size
     end
 
-    def initialize(patterns, token)
+    # +private_channels+ (a PrivateChannels, or nil): its channels take
+    # publications from their members and from the app only.
+    def initialize(patterns, token, private_channels = nil)
       @patterns = Array(patterns).map(&:to_s).uniq
       @token = token
+      @private = private_channels
     end
 
     def incoming(message, callback)
@@ -56,10 +59,13 @@ module FayeOnline
       end
       channel = message["channel"]
       return unless channel.is_a?(String) && !Faye::Channel.meta?(channel) && !Faye::Channel.service?(channel)
-      return unless server_only?(channel)
       return if @token && given.is_a?(String) && Rack::Utils.secure_compare(given, @token)
 
-      message["error"] = "403:#{channel}:only the app publishes here"
+      if server_only?(channel)
+        message["error"] = "403:#{channel}:only the app publishes here"
+      elsif @private&.private?(channel) && !@private.granted?(message["clientId"], channel)
+        message["error"] = "403:#{channel}:only the channel's members publish here"
+      end
     rescue StandardError => e
       message["error"] = "500::#{e.class}"
     end

@@ -11,6 +11,7 @@ require_relative "demo"
 require_relative "memory_engine"
 require_relative "delivery_guard"
 require_relative "publish_guard"
+require_relative "private_channels"
 
 module FayeOnline
   # Wires a native tracker into a Faye::RackAdapter: the tracker is the
@@ -38,7 +39,8 @@ module FayeOnline
       @dashboard = Dashboard.new(self, Demo.new(config, ClientScripts.new))
       @api = Api.new(self, @dashboard)
       may_receive = ->(client_id, channel) { @tracker._may_receive(client_id, channel) }
-      guard = DeliveryGuard.new(may_receive, @dashboard, secret: config.secret)
+      @private_channels = PrivateChannels.new(config.private_channels, config.secret)
+      guard = DeliveryGuard.new(may_receive, @dashboard, secret: config.secret, private_channels: @private_channels)
       engine = { type: MemoryEngine, guard: guard, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
       @adapter = Faye::RackAdapter.new(@api, mount: config.mount, timeout: config.timeout, engine: engine)
       @pending = {} # clientId => [[message, queued at], ...], awaiting a connection
@@ -106,8 +108,9 @@ module FayeOnline
 
     def attach
       @adapter.add_extension(@tracker)
-      if @config.server_token || @config.server_publish.any?
-        @adapter.add_extension(PublishGuard.new(@config.server_publish, @config.server_token))
+      @adapter.add_extension(@private_channels) if @private_channels.any?
+      if @config.server_token || @config.server_publish.any? || @private_channels.any?
+        @adapter.add_extension(PublishGuard.new(@config.server_publish, @config.server_token, @private_channels))
       end
       @adapter.add_extension(@dashboard.guard) if @dashboard.enabled?
       @adapter.add_extension(RefusalAdvice)
@@ -128,6 +131,7 @@ module FayeOnline
         safely do
           # Faye has already sent :unsubscribe for each of its channels.
           @pending.delete(client_id)
+          @private_channels.forget(client_id)
           @tracker._session_ended(client_id)
         end
       end

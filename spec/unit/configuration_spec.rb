@@ -158,6 +158,13 @@ RSpec.describe FayeOnline::Configuration do
       expect(config(secret: "s" * 16, server_token: "t" * 16).server_token).to eq "t" * 16
     end
 
+    it "takes private: patterns only with a secret to sign their tokens" do
+      expect(config(private: ["/chats/**"], secret: "s" * 16).private_channels).to eq ["/chats/**"]
+      expect { config(private: ["/chats/**"]) }.to raise_error(FayeOnline::ConfigurationError, /need secret/)
+      expect { config(private: ["chats"], secret: "s" * 16) }.to raise_error(FayeOnline::ConfigurationError, /private:/)
+      expect { config(private: "/chats/**", secret: "s" * 16) }.to raise_error(FayeOnline::ConfigurationError, /list/)
+    end
+
     it "opens the API only with a token of 12 characters or more" do
       expect(config.api_token).to be_nil
       expect { config(api_token: "short") }.to raise_error(FayeOnline::ConfigurationError, /api_token/)

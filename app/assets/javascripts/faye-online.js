@@ -25,6 +25,12 @@
  *                                       them (or calling its argument with them)
  *
  * A renewed identity is announced with faye.bind("renewed", ...).
+ *
+ * Private channels (the server's private: patterns) take a token the app
+ * signed for the channel and the user (FayeOnline.subscribe_token):
+ *
+ *   channel_tokens: { "/chats/12": "<token>" }     in the options, or
+ *   faye.faye_online_grant("/chats/12", token)     before subscribing
  */
 (function (root) {
   "use strict";
@@ -153,10 +159,32 @@
       });
     }
 
+    // Tokens for private channels (FayeOnline.subscribe_token), sent with
+    // the subscriptions to them.
+    var channelTokens = {};
+    Object.keys(options.channel_tokens || {}).forEach(function (channel) {
+      channelTokens[channel] = String(options.channel_tokens[channel]);
+    });
+    client.faye_online_grant = function (channel, token) {
+      if (typeof channel !== "string" || !CHANNEL.test(channel)) fail("faye_online_grant needs a channel name such as /chats/12");
+      if (typeof token !== "string" || token === "") fail("faye_online_grant needs the app's token for " + channel);
+      channelTokens[channel] = token;
+    };
+
     var clientId = null;
     client.addExtension({
       outgoing: function (message, callback) {
         if (message.channel === "/meta/connect" || message.channel === "/meta/subscribe") message.auth = auth;
+        if (message.channel === "/meta/subscribe") {
+          var tokens = null;
+          [].concat(message.subscription).forEach(function (channel) {
+            if (channelTokens[channel]) (tokens = tokens || {})[channel] = channelTokens[channel];
+          });
+          if (tokens) {
+            message.ext = message.ext || {};
+            message.ext.faye_online_channel_tokens = tokens;
+          }
+        }
         callback(message);
       },
       incoming: function (message, callback) {
