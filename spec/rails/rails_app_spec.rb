@@ -16,9 +16,14 @@ RSpec.describe "A Rails app", :integration do
   rails_port = FayeOnlineSpec::ServerProcess.free_port
   webhook = { webhook_url: "http://127.0.0.1:#{rails_port}/faye_online/events",
               webhook_secret: "rails-webhook-secret-0123456789", webhook_delay: 1 }
-  on_each_deployment(only: :redis, server: webhook) do |configuration|
+  # The server and the app share a secret: identities are signed, and so
+  # are the private chat's tokens and the app's publications.
+  secret = "rails-app-secret-0123456789"
+  channels = { secret: secret, private: ["/chats/**"], server_publish: ["/broadcast/**"] }
+  on_each_deployment(only: :redis, server: webhook.merge(channels)) do |configuration|
     define_method(:rails_port) { rails_port }
     define_method(:webhook_secret) { webhook[:webhook_secret] }
+    define_method(:secret) { secret }
     include_context "a browser"
 
     def run_in_app(*command, env: {})
@@ -85,6 +90,7 @@ RSpec.describe "A Rails app", :integration do
           #{@postgresql ? '' : "database_url: #{options[:database_url]}"}
           faye_url: #{server_url}
           webhook_secret: #{webhook_secret}
+          secret: #{secret}
       YAML
       File.write(File.join(@app, "config", "routes.rb"), <<~RUBY)
         Rails.application.routes.draw do
@@ -92,6 +98,8 @@ RSpec.describe "A Rails app", :integration do
           get "/lessons/:id", to: "lessons#show"
           get "/elsewhere", to: "lessons#elsewhere"
           post "/faye_online/events", to: "presence_events#create"
+          get "/chats/:id", to: "chats#show"
+          post "/broadcasts", to: "chats#broadcast"
           get "/faye_online/events", to: "presence_events#index"
         end
       RUBY
@@ -128,6 +136,56 @@ RSpec.describe "A Rails app", :integration do
         <a id="away" href="/elsewhere">elsewhere</a>
       ERB
       File.write(File.join(@app, "app", "views", "lessons", "elsewhere.html.erb"), "<h1>Elsewhere</h1>\n")
+      # A private chat for the members the app names, and a broadcast from
+      # a controller action.
+      File.write(File.join(@app, "app", "controllers", "chats_controller.rb"), <<~RUBY)
+        class ChatsController < ApplicationController
+          skip_forgery_protection
+
+          def show
+            @chat = "/chats/\#{Integer(params[:id])}"
+            @user = { uid: Integer(params[:uid]), uname: params[:uname].to_s }
+            members = params[:members].to_s.split(",").map(&:to_i)
+            @tokens = {}
+            @tokens[@chat] = FayeOnline.subscribe_token(@chat, user: @user[:uid]) if members.include?(@user[:uid])
+          end
+
+          def broadcast
+            FayeOnline.publish("/broadcast/news", { "text" => params[:text].to_s }, timeout: 3)
+            head :no_content
+          rescue FayeOnline::PublishError => e
+            render plain: e.message, status: :service_unavailable
+          end
+        end
+      RUBY
+      FileUtils.mkdir_p(File.join(@app, "app", "views", "chats"))
+      File.write(File.join(@app, "app", "views", "chats", "show.html.erb"), <<~ERB)
+        <ul id="messages"></ul>
+        <%= faye_online_client_script %>
+        <script>
+          window.ready = 0;
+          var faye = Faye.init_online_client({ faye_url: <%= raw FayeOnline.configuration.faye_url.to_json %>,
+            auth_opts: <%= raw FayeOnline.auth_opts(uid: @user[:uid], uname: @user[:uname], room_channel: "/classes/9",
+                                                    time_channel: "/classes/9/lesson").to_json %>,
+            channel_tokens: <%= raw @tokens.to_json %> });
+          function show(message) {
+            var li = document.createElement("li");
+            li.textContent = message.text;
+            document.getElementById("messages").appendChild(li);
+          }
+          [<%= raw @chat.to_json %>, "/broadcast/news"].forEach(function (channel) {
+            var subscription = faye.subscribe(channel, show);
+            subscription.callback(function () { window.ready += 1; });
+            subscription.errback(function (error) { window.refused = error.message; });
+          });
+          window.say = function (text) {
+            window.sent = null;
+            var publication = faye.publish(<%= raw @chat.to_json %>, { text: text });
+            publication.callback(function () { window.sent = "ok"; });
+            publication.errback(function (error) { window.sent = error.message; });
+          };
+        </script>
+      ERB
       # A webhook receiver: what the Faye server sends, verified in one line.
       File.write(File.join(@app, "app", "controllers", "presence_events_controller.rb"), <<~RUBY)
         class PresenceEventsController < ActionController::Base
@@ -328,6 +386,45 @@ RSpec.describe "A Rails app", :integration do
       forged = Net::HTTP.post(URI("#{app}/faye_online/events"), JSON.generate("events" => [{ "event" => "left" }]),
                               "Content-Type" => "application/json", "X-Faye-Online-Signature" => "sha256=#{'0' * 64}")
       expect(forged.code).to eq "403"
+    end
+
+    it "holds a private chat between two pages, and shows a broadcast from a controller on every page" do
+      run_in_app("bundle", "exec", "rails", "db:migrate")
+      app = "http://127.0.0.1:#{start_rails}"
+      ann = new_user("ann")
+      bob = new_user("bob")
+      eve = new_user("eve")
+      members = [ann, bob].map { |u| u["uid"] }.join(",")
+      [ann, bob, eve].each do |user|
+        @browser.open(user["uname"], user: user["uname"],
+                                     url: "#{app}/chats/1?uid=#{user['uid']}&uname=#{user['uname']}&members=#{members}")
+      end
+      messages = ->(name) { @browser.eval(name, "Array.from(document.querySelectorAll('#messages li')).map(function (li) { return li.textContent; })") }
+      eventually(timeout: 15) do
+        expect(@browser.eval("ann", "[window.ready, window.refused]")).to eq [2, nil]
+        expect(@browser.eval("bob", "window.ready")).to eq 2
+        expect(@browser.eval("eve", "window.ready")).to eq 1
+      end
+      expect(@browser.eval("eve", "window.refused")).to include("needs a token from the app")
+
+      @browser.eval("ann", "window.say('hi bob'); true")
+      eventually { expect(@browser.eval("ann", "window.sent")).to eq "ok" }
+      eventually { expect(messages.call("bob")).to eq ["hi bob"] }
+      @browser.eval("eve", "window.say('let me in'); true")
+      eventually { expect(@browser.eval("eve", "window.sent")).to include("only the channel's members publish here") }
+
+      response = Net::HTTP.post_form(URI("#{app}/broadcasts"), "text" => "no school tomorrow")
+      expect(response.code).to eq "204"
+      eventually do
+        expect(messages.call("ann")).to eq ["hi bob", "no school tomorrow"]
+        expect(messages.call("bob")).to eq ["hi bob", "no school tomorrow"]
+        expect(messages.call("eve")).to eq ["no school tomorrow"]
+      end
+      # A page cannot broadcast.
+      spoof = "var p = faye.publish('/broadcast/news', { text: 'spoof' }); " \
+              "p.errback(function (e) { window.spoofed = e.message }); true"
+      @browser.eval("eve", spoof)
+      eventually { expect(@browser.eval("eve", "window.spoofed")).to include("only the app publishes here") }
     end
   end
 end
