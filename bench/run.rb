@@ -6,6 +6,7 @@ require_relative "native_vs_ruby"
 require_relative "big_rooms"
 require_relative "cost_to_faye"
 require_relative "writer"
+require_relative "publish"
 require "etc"
 
 quick = ENV["BENCH_QUICK"] == "1"
@@ -32,5 +33,9 @@ $stdout.flush
 
 writer = Bench::Writer.run(cycles: quick ? 300 : 1000)
 Bench::Writer.report(writer)
+$stdout.flush
+
+publish = Bench::Publish.run(count: quick ? 300 : 1000)
+Bench::Publish.report(publish)
 
 puts format("Whole run: %.0f s.", Bench.now - started)
