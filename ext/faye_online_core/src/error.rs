@@ -158,9 +158,22 @@ impl From<postgres::Error> for StoreError {
             {
                 StoreError::Rejected(text)
             }
+            // A value the client cannot convert to or from its column's
+            // type (a column changed to one the core does not write, such
+            // as numeric): no retry can cure it.
+            None if is_conversion(&e) => StoreError::Rejected(text),
             _ => StoreError::Postgres(text.trim_start_matches("postgres: ").to_owned()),
         }
     }
+}
+
+/// Whether a PostgreSQL client error is a value that could not be
+/// converted (the crate's `ToSql` and `FromSql` kinds, told by their text:
+/// the kinds are not public).
+fn is_conversion(e: &postgres::Error) -> bool {
+    let text = e.to_string();
+    text.starts_with("error serializing parameter")
+        || text.starts_with("error deserializing column")
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -383,6 +383,24 @@ fn postgres_errors_are_told_apart() {
     assert_eq!(store.user_name(5).unwrap(), "Five");
     assert_eq!(store.charset_warnings().unwrap(), Vec::<String>::new());
 
+    // A column changed to a type the core does not write: set aside too.
+    sql::open(&url)
+        .unwrap()
+        .execute(
+            "ALTER TABLE faye_user_online_times ALTER COLUMN user_id TYPE numeric",
+            &[],
+        )
+        .unwrap();
+    let stop = Record::TimerStop {
+        uid: 5,
+        time: "/courses/1/lessons/1".into(),
+        started_ms: 1_700_000_000_000,
+        credited_ms: 1_000,
+        restored: false,
+    };
+    let numeric = store.apply(&stop).unwrap_err();
+    assert!(numeric.is_permanent(), "{numeric}");
+
     let mut away = DurableStore::new("postgres://nobody@127.0.0.1:1/none");
     let e = away.apply(&join("Five")).unwrap_err();
     assert!(!e.is_permanent() && !e.is_deadlock(), "{e}");
