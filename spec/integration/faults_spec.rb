@@ -156,6 +156,9 @@ RSpec.describe "Faults", :integration do
     ensure
       records&.close
       database_server&.destroy
+      # Its server used a namespace of its own: leave nothing in Redis.
+      @servers.each(&:stop)
+      configuration.redis_space("#{namespace}_sql")&.tap(&:clear!)&.close
     end
 
     def bayeux_client_for(server)

@@ -56,7 +56,9 @@ RSpec.describe "Redis layout", :integration do
     it "writes only under its namespace" do
       join(user, room: room, lesson: lesson)
       eventually { expect(redis_space.room_users(room)).to have_key(uid.to_s) }
-      keys = redis_space.redis.scan_each(match: "*#{room}*").to_a
+      # The room's own keys (…:<room>:…): a bare "*<room>*" would also match
+      # a longer room's, such as /classes/1091 for /classes/109.
+      keys = redis_space.redis.scan_each(match: "*:#{room}:*").to_a
       expect(keys).to include(start_with("/#{namespace}/"))
       # other test runs may use the same room names, under their own namespaces
       expect(keys.grep_v(%r{\A/fo_test_\d+_\d+/})).to be_empty
