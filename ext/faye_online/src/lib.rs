@@ -18,7 +18,7 @@ mod query;
 mod tracker;
 
 use magnus::{function, method, prelude::*, Error, Ruby};
-use notifications::{Delivery, Event, LogLine, Publication};
+use notifications::{Delivery, EngineReply, Event, LogLine, Publication};
 use query::RbQuery;
 use tracker::RbTracker;
 
@@ -63,12 +63,45 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     tracker.define_method("_stats", method!(RbTracker::stats, 0))?;
     tracker.define_method("_handshake", method!(RbTracker::handshake, 1))?;
     tracker.define_method("_session_ended", method!(RbTracker::session_ended, 1))?;
+    tracker.define_method("_client_vanished", method!(RbTracker::client_vanished, 2))?;
+    tracker.define_method("_forget_client", method!(RbTracker::forget_client, 1))?;
     tracker.define_method("_may_receive", method!(RbTracker::may_receive, 2))?;
     tracker.define_method("_drain", method!(RbTracker::drain, 0))?;
     tracker.define_method("_waker_fd", method!(RbTracker::waker_fd, 0))?;
     tracker.define_method("_flush", method!(RbTracker::flush, 1))?;
     tracker.define_method("_close", method!(RbTracker::close, 1))?;
     tracker.define_method("_query", method!(RbTracker::query, 0))?;
+    tracker.define_method("_engine?", method!(RbTracker::engine, 0))?;
+    tracker.define_method("_engine_down?", method!(RbTracker::engine_down, 0))?;
+    tracker.define_method(
+        "_engine_create_client",
+        method!(RbTracker::engine_create_client, 2),
+    )?;
+    tracker.define_method(
+        "_engine_client_exists",
+        method!(RbTracker::engine_client_exists, 3),
+    )?;
+    tracker.define_method(
+        "_engine_destroy_client",
+        method!(RbTracker::engine_destroy_client, 2),
+    )?;
+    tracker.define_method("_engine_ping", method!(RbTracker::engine_ping, 1))?;
+    tracker.define_method("_engine_subscribe", method!(RbTracker::engine_subscribe, 3))?;
+    tracker.define_method(
+        "_engine_unsubscribe",
+        method!(RbTracker::engine_unsubscribe, 3),
+    )?;
+    tracker.define_method("_engine_publish", method!(RbTracker::engine_publish, 2))?;
+    tracker.define_method(
+        "_engine_empty_queue",
+        method!(RbTracker::engine_empty_queue, 1),
+    )?;
+    tracker.define_method("_engine_enqueue", method!(RbTracker::engine_enqueue, 2))?;
+    tracker.define_method("_engine_requeue", method!(RbTracker::engine_requeue, 1))?;
+    tracker.define_method(
+        "_engine_connection",
+        method!(RbTracker::engine_connection, 2),
+    )?;
 
     let query = native.define_class("Query", ruby.class_object())?;
     query.define_singleton_method("new", function!(RbQuery::new, 1))?;
@@ -92,5 +125,15 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let event = native.define_class("Event", ruby.class_object())?;
     event.define_method("kind", method!(Event::kind, 0))?;
     event.define_method("data", method!(Event::data, 0))?;
+    let reply = native.define_class("EngineReply", ruby.class_object())?;
+    reply.define_method("kind", method!(EngineReply::kind, 0))?;
+    reply.define_method("ticket", method!(EngineReply::ticket, 0))?;
+    reply.define_method("client_id", method!(EngineReply::client_id, 0))?;
+    reply.define_method("channel", method!(EngineReply::channel, 0))?;
+    reply.define_method("flag", method!(EngineReply::flag, 0))?;
+    reply.define_method("channels", method!(EngineReply::channels, 0))?;
+    reply.define_method("messages", method!(EngineReply::messages, 0))?;
+    reply.define_method("error", method!(EngineReply::error, 0))?;
+    reply.define_method("last_ping", method!(EngineReply::last_ping, 0))?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use crate::errors::{configuration_error, store_error};
 use crate::gvl::without_gvl;
 use crate::notifications;
 use crate::query::RbQuery;
+use faye_online_core::engine::Op;
 use faye_online_core::{BayeuxError, Tracker, Verdict};
 use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
 use std::os::fd::IntoRawFd;
@@ -88,6 +89,16 @@ impl RbTracker {
         let _ = catch_unwind(AssertUnwindSafe(|| self.0.session_ended(&client_id)));
     }
 
+    pub fn client_vanished(&self, client_id: String, last_ping_ms: i64) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.0.client_vanished(&client_id, last_ping_ms)
+        }));
+    }
+
+    pub fn forget_client(&self, client_id: String) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.forget_client(&client_id)));
+    }
+
     /// Whether `client_id` may receive a publication on `channel` (with a
     /// secret, a room's lists go only to holders of a token for the room).
     pub fn may_receive(&self, client_id: String, channel: String) -> bool {
@@ -127,6 +138,100 @@ impl RbTracker {
     pub fn close(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<bool, Error> {
         let timeout = timeout(ruby, seconds)?;
         without_gvl(|| rb_self.0.close(timeout)).map_err(|e| store_error(ruby, e))
+    }
+
+    /// Queues an op for Faye's engine on Redis; false without one, or if
+    /// it cannot take more now.
+    fn engine_op(&self, op: Op) -> bool {
+        catch_unwind(AssertUnwindSafe(|| {
+            self.0.engine().is_some_and(|engine| engine.submit(op))
+        }))
+        .unwrap_or(false)
+    }
+
+    pub fn engine(&self) -> bool {
+        self.0.engine().is_some()
+    }
+
+    pub fn engine_down(&self) -> bool {
+        self.0.engine().is_some_and(|e| e.is_down())
+    }
+
+    pub fn engine_create_client(&self, ticket: u64, client_id: String) -> bool {
+        self.engine_op(Op::CreateClient { ticket, client_id })
+    }
+
+    /// With `take`, the answer also carries the client's queue.
+    pub fn engine_client_exists(&self, ticket: u64, client_id: String, take: bool) -> bool {
+        self.engine_op(Op::ClientExists {
+            ticket,
+            client_id,
+            take,
+        })
+    }
+
+    pub fn engine_destroy_client(&self, ticket: u64, client_id: String) -> bool {
+        self.engine_op(Op::DestroyClient { ticket, client_id })
+    }
+
+    pub fn engine_ping(&self, client_id: String) -> bool {
+        self.engine_op(Op::Ping { client_id })
+    }
+
+    pub fn engine_subscribe(&self, ticket: u64, client_id: String, channel: String) -> bool {
+        self.engine_op(Op::Subscribe {
+            ticket,
+            client_id,
+            channel,
+        })
+    }
+
+    pub fn engine_unsubscribe(&self, ticket: u64, client_id: String, channel: String) -> bool {
+        self.engine_op(Op::Unsubscribe {
+            ticket,
+            client_id,
+            channel,
+        })
+    }
+
+    /// `message` is the message as JSON; `channels` the subscriptions it
+    /// reaches (Faye's `Channel.expand`).
+    pub fn engine_publish(&self, message: String, channels: Vec<String>) -> bool {
+        self.engine_op(Op::Publish { message, channels })
+    }
+
+    pub fn engine_empty_queue(&self, client_id: String) -> bool {
+        self.engine_op(Op::EmptyQueue { client_id })
+    }
+
+    /// Queues messages (each as JSON) for one client, wherever it polls.
+    pub fn engine_enqueue(&self, client_id: String, messages: Vec<String>) -> bool {
+        self.engine_op(Op::Enqueue {
+            client_id,
+            messages,
+            front: false,
+        })
+    }
+
+    /// Puts messages taken for a client that is no longer connected here
+    /// back at the front of its queue.
+    pub fn engine_requeue(&self, reply: &notifications::EngineReply) -> bool {
+        match reply.raw_messages() {
+            Some((client_id, messages)) => self.engine_op(Op::Enqueue {
+                client_id,
+                messages,
+                front: true,
+            }),
+            None => false,
+        }
+    }
+
+    pub fn engine_connection(&self, client_id: String, open: bool) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(engine) = self.0.engine() {
+                engine.connection(&client_id, open)
+            }
+        }));
     }
 
     /// The read API on this tracker's stores.

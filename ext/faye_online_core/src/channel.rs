@@ -66,6 +66,24 @@ pub fn room_of_list_channel(channel: &str) -> Option<(&str, bool)> {
     check(room).ok().map(|_| (room, true))
 }
 
+/// The subscriptions a message on `name` reaches, as Faye expands them:
+/// `/**`, the name itself, the name with its last segment `*`, and `/**`
+/// under each of its ancestors (`/a/b/c`: `/**`, `/a/b/c`, `/a/b/*`,
+/// `/a/**`, `/a/b/**`).
+pub fn expand(name: &str) -> Vec<String> {
+    let segments: Vec<&str> = name.trim_start_matches('/').split('/').collect();
+    let mut out = vec!["/**".to_string(), name.to_string()];
+    let last = segments.len() - 1;
+    out.push(format!(
+        "/{}",
+        [&segments[..last], &["*"]].concat().join("/")
+    ));
+    for i in 1..segments.len() {
+        out.push(format!("/{}/**", segments[..i].join("/")));
+    }
+    out
+}
+
 /// Channels only the server publishes on.
 pub fn is_server_only(channel: &str) -> bool {
     channel.ends_with("/user_list") || channel.ends_with("/user_changes")
@@ -115,5 +133,14 @@ mod tests {
         assert_eq!(room_of_user_list("/user_list"), None);
         assert_eq!(room_of_user_list("/classes/*/user_list"), None);
         assert_eq!(room_of_user_list("/classes/4"), None);
+    }
+
+    #[test]
+    fn expands_a_channel_as_faye_does() {
+        assert_eq!(expand("/a"), vec!["/**", "/a", "/*"]);
+        assert_eq!(
+            expand("/a/b/c"),
+            vec!["/**", "/a/b/c", "/a/b/*", "/a/**", "/a/b/**"]
+        );
     }
 }

@@ -34,6 +34,20 @@ pub struct Config {
     /// a change costs the same in a room of any size.
     #[serde(default = "default_full_lists")]
     pub full_lists: bool,
+    /// Faye's engine on Redis ([`crate::engine`]), shared by every process
+    /// of the site; `None` leaves Faye's engine to the host.
+    #[serde(default)]
+    pub faye_engine: Option<FayeEngineSettings>,
+}
+
+/// Settings of Faye's engine on Redis (it uses `redis_url` and `namespace`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FayeEngineSettings {
+    /// Faye's connection timeout (ms).
+    pub timeout_ms: i64,
+    /// How often the engine's garbage collector runs (ms).
+    pub gc_ms: i64,
 }
 
 fn default_full_lists() -> bool {
@@ -84,6 +98,14 @@ impl Config {
         }
         if config.session_timeout_ms < 1_000 {
             return Err("session timeout must be at least one second".into());
+        }
+        if let Some(engine) = &config.faye_engine {
+            if config.redis_url.is_none() {
+                return Err("Faye's engine on Redis needs a Redis URL".into());
+            }
+            if engine.timeout_ms < 1_000 || engine.gc_ms < 100 {
+                return Err("Faye's engine needs a timeout of at least 1 s and a gc period of at least 0.1 s".into());
+            }
         }
         Ok(config)
     }

@@ -17,7 +17,7 @@ use crate::presence_worker::{Event, EventSender, MAX_QUEUED_EVENTS};
 use crate::served::{Served, ServedClient};
 use parking_lot::Mutex;
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub(crate) struct Gate {
@@ -28,6 +28,8 @@ pub(crate) struct Gate {
     skipped_snapshots: AtomicUsize,
     /// With a secret, every identity must carry a token the app signed.
     secret: Option<Vec<u8>>,
+    /// Set while Faye's engine on Redis cannot reach Redis.
+    engine_down: Option<Arc<AtomicBool>>,
 }
 
 impl Gate {
@@ -36,6 +38,7 @@ impl Gate {
         events: EventSender,
         secret: Option<&str>,
         outbox: Arc<Outbox>,
+        engine_down: Option<Arc<AtomicBool>>,
     ) -> Gate {
         Gate {
             served,
@@ -43,6 +46,7 @@ impl Gate {
             outbox,
             skipped_snapshots: Default::default(),
             secret: secret.map(|s| s.as_bytes().to_vec()),
+            engine_down,
         }
     }
 
@@ -86,10 +90,41 @@ impl Gate {
         }
     }
 
+    /// See [`crate::Tracker::client_vanished`].
+    pub(crate) fn client_vanished(&self, client_id: &str, last_ping_ms: i64) {
+        if !valid_client_id(client_id) {
+            return;
+        }
+        self.forget(client_id);
+        self.send(Event::Disconnect {
+            client_id: client_id.to_owned(),
+            at: last_ping_ms,
+        });
+    }
+
+    /// Drops `client_id` from this process's table, telling nobody.
+    pub(crate) fn forget(&self, client_id: &str) {
+        let mut served = self.served.lock();
+        served.seen.remove(client_id);
+        served.clients.remove(client_id);
+    }
+
     /// The incoming hook: never blocks, never panics on any input.
     pub(crate) fn incoming(&self, msg: &Incoming) -> Verdict {
         let now = clock::now_ms();
         let client_id = msg.client_id.as_deref().filter(|c| valid_client_id(c));
+        // Faye's engine cannot answer without Redis: a prompt refusal (the
+        // client tries again) rather than a request held until Redis returns.
+        if msg.channel != "/meta/disconnect"
+            && self
+                .engine_down
+                .as_ref()
+                .is_some_and(|down| down.load(Ordering::SeqCst))
+        {
+            return Verdict::Refuse(BayeuxError::unavailable(
+                "Redis is unavailable; try again in a moment",
+            ));
+        }
         match msg.channel.as_str() {
             "/meta/connect" => {
                 let Some(client_id) = client_id else {
@@ -119,6 +154,9 @@ impl Gate {
                     let known = {
                         let mut served = self.served.lock();
                         served.seen.remove(client_id);
+                        if self.engine_down.is_some() {
+                            served.note_gone(client_id);
+                        }
                         served.clients.remove(client_id)
                     };
                     // Not ours (or never authenticated): the store decides.
@@ -243,8 +281,18 @@ impl Gate {
 
     fn connect(&self, client_id: &str, auth: Auth, value: &Value, now: i64) -> Verdict {
         let mut served = self.served.lock();
+        if !served.clients.contains_key(client_id) {
+            if self.engine_down.is_none() || served.is_gone(client_id) {
+                // Not a clientId of this process: Faye answers 401 itself.
+                return Verdict::Pass;
+            }
+            // With Faye's engine on Redis, any process may have made it:
+            // the hot store records it only if the engine knows it.
+            served
+                .clients
+                .insert(client_id.to_owned(), ServedClient::new(now));
+        }
         let Some(client) = served.clients.get_mut(client_id) else {
-            // Not a clientId of this process: Faye answers 401 itself.
             return Verdict::Pass;
         };
         client.last_seen = now;

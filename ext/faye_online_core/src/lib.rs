@@ -31,6 +31,7 @@ pub mod lists;
 pub mod outbox;
 
 // Presence: the state machine and its stores.
+pub mod engine;
 pub mod memory;
 pub mod presence;
 pub mod redis_store;

@@ -28,6 +28,8 @@ pub enum Notification {
     Log { level: LogLevel, text: String },
     /// A change of presence for the host's listeners (callbacks, webhooks).
     Event(PresenceEvent),
+    /// An answer of Faye's engine on Redis (see [`crate::engine`]).
+    Engine(crate::engine::Reply),
 }
 
 /// What happened, as the host's listeners are told it.

@@ -25,6 +25,9 @@ pub enum ConnectOutcome {
     AlreadyKnown,
     /// The clientId is recorded for another user or other channels.
     Conflict(Auth),
+    /// Faye's engine on Redis does not know the clientId: nothing was
+    /// recorded (a store without such an engine never answers this).
+    UnknownClient,
 }
 
 /// What removing a clientId changed.

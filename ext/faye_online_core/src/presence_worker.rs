@@ -183,6 +183,9 @@ pub(crate) struct Worker {
     stopping: Arc<AtomicBool>,
     session_timeout_ms: i64,
     full_lists: bool,
+    /// Faye's engine is shared through Redis: a publication handed to this
+    /// process's Faye reaches every process's subscribers.
+    shared_engine: bool,
     /// The clientIds of this process that the hot store holds (as far as
     /// this worker applied them), with their auth and join time: what to
     /// put back if the store loses its state.
@@ -215,6 +218,7 @@ impl Worker {
             stopping,
             session_timeout_ms: config.session_timeout_ms,
             full_lists: config.full_lists,
+            shared_engine: config.faye_engine.is_some(),
             held: RefCell::new(HashMap::new()),
             restored_generation: Cell::new(0),
             resync: Cell::new(false),
@@ -385,8 +389,13 @@ impl Worker {
     }
 
     /// Through the shared store to every process when there is one, else
-    /// (or if that fails) to this process's subscribers.
+    /// (or if that fails) to this process's subscribers. With Faye's engine
+    /// on Redis, this process's Faye reaches every subscriber itself.
     fn send_out(&self, channel: String, data: Value) {
+        if self.shared_engine {
+            self.outbox.push(Notification::Publish { channel, data });
+            return;
+        }
         let payload = json!({"channel": channel, "data": data}).to_string();
         match self.hot.broadcast(&payload) {
             Ok(true) => {}
@@ -437,7 +446,10 @@ impl Worker {
         else {
             return;
         };
-        if !matches!(outcome, ConnectOutcome::Conflict(_)) {
+        if !matches!(
+            outcome,
+            ConnectOutcome::Conflict(_) | ConnectOutcome::UnknownClient
+        ) {
             self.held
                 .borrow_mut()
                 .entry(client_id.to_owned())
@@ -477,6 +489,13 @@ impl Worker {
                 }
             }
             ConnectOutcome::AlreadyKnown => {}
+            // A clientId Faye's engine does not know (made up, or already
+            // gone): Faye refuses its connect; this process forgets it.
+            ConnectOutcome::UnknownClient => {
+                let mut served = self.served.lock();
+                served.clients.remove(client_id);
+                served.seen.remove(client_id);
+            }
             ConnectOutcome::Conflict(known) => self.outbox.log(
                 LogLevel::Warn,
                 format!(

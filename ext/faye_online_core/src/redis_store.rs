@@ -51,6 +51,11 @@ pub struct RedisStore {
     restore_script: Script,
     /// Bumped each time a connection fails (see [`HotStore::generation`]).
     generation: AtomicU64,
+    /// With Faye's engine on Redis: its clients key (`<ns>/clients`) and
+    /// Faye's timeout (ms). A connect is recorded only for a clientId the
+    /// engine knows, and a clientId is stale only if the engine has not
+    /// seen it either (its polls may reach any process).
+    faye_engine: Option<(String, i64)>,
 }
 
 impl RedisStore {
@@ -65,7 +70,15 @@ impl RedisStore {
             disconnect_script: Script::new(DISCONNECT),
             restore_script: Script::new(RESTORE),
             generation: AtomicU64::new(0),
+            faye_engine: None,
         })
+    }
+
+    /// Presence for Faye's engine on Redis in `namespace`, whose clients
+    /// time out after `timeout_ms` (see [`crate::engine`]).
+    pub fn with_faye_engine(mut self, namespace: &str, timeout_ms: i64) -> Self {
+        self.faye_engine = Some((format!("{namespace}/clients"), timeout_ms));
+        self
     }
 
     /// Runs `f` on a live connection, opening one if needed; a failed
@@ -274,6 +287,11 @@ impl HotStore for RedisStore {
         auth: &Auth,
         now_ms: i64,
     ) -> Result<ConnectOutcome, StoreError> {
+        let (engine_clients, cutoff) = match &self.faye_engine {
+            // As Faye's engine decides whether a client exists.
+            Some((key, timeout_ms)) => (key.as_str(), now_ms - timeout_ms * 16 / 10),
+            None => ("", 0),
+        };
         let reply: Value = self.with_conn(|c| {
             self.connect_script
                 .arg(&self.prefix)
@@ -283,6 +301,8 @@ impl HotStore for RedisStore {
                 .arg(&auth.room)
                 .arg(&auth.time)
                 .arg(now_ms)
+                .arg(engine_clients)
+                .arg(cutoff)
                 .invoke(c)
         })?;
         let Value::Array(items) = &reply else {
@@ -290,6 +310,7 @@ impl HotStore for RedisStore {
         };
         match items.first().and_then(as_i64) {
             Some(0) => Ok(ConnectOutcome::AlreadyKnown),
+            Some(3) => Ok(ConnectOutcome::UnknownClient),
             Some(1) if items.len() == 3 => Ok(ConnectOutcome::Joined {
                 room_joined: matches!(as_i64(&items[1]), Some(1 | 2)),
                 room_occupied: as_i64(&items[1]) == Some(2),
@@ -443,7 +464,38 @@ impl HotStore for RedisStore {
                 .arg("WITHSCORES")
                 .query(c)
         })?;
-        Ok(rows.into_iter().map(|(id, s)| (id, s as i64)).collect())
+        let rows: Vec<(String, i64)> = rows.into_iter().map(|(id, s)| (id, s as i64)).collect();
+        let Some((engine_clients, _)) = &self.faye_engine else {
+            return Ok(rows);
+        };
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        // A client that polls other processes is seen by Faye's engine:
+        // stale only if the engine has not seen it since either, and then
+        // last seen at the later of the two.
+        let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+        let pings: Vec<Option<f64>> =
+            self.with_conn(|c| redis::cmd("ZMSCORE").arg(engine_clients).arg(&ids).query(c))?;
+        let mut stale = Vec::with_capacity(rows.len());
+        let mut fresh = Vec::new();
+        for ((id, seen), ping) in rows.into_iter().zip(pings) {
+            let ping = ping.map(|p| p as i64).unwrap_or(0);
+            if ping >= before_ms {
+                fresh.push((ping, id));
+            } else {
+                stale.push((id, seen.max(ping)));
+            }
+        }
+        if !fresh.is_empty() {
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(&key).arg("GT");
+            for (ping, id) in &fresh {
+                cmd.arg(*ping).arg(id);
+            }
+            self.with_conn(|c| cmd.query::<()>(c))?;
+        }
+        Ok(stale)
     }
 
     fn broadcast(&self, payload: &str) -> Result<bool, StoreError> {

@@ -7,10 +7,12 @@
 //! put back what a restarted Redis lost.
 
 use crate::auth::Auth;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Rooms one client may watch at most (the latest it showed tokens for).
 pub(crate) const MAX_ROOMS_PER_CLIENT: usize = 256;
+/// ClientIds that left through this process, remembered at most.
+pub(crate) const MAX_GONE: usize = 10_000;
 
 #[derive(Default)]
 pub(crate) struct ServedClient {
@@ -52,4 +54,27 @@ pub(crate) struct Served {
     /// how many subscriptions: a room leaves when its last one ends, so
     /// that the map holds only rooms watched now.
     pub(crate) watched: HashMap<String, usize>,
+    /// With Faye's engine on Redis, the latest clientIds that sent
+    /// `/meta/disconnect` here (at most [`MAX_GONE`]): a connect that
+    /// follows its own disconnect is not taken for a client of another
+    /// process before Faye's engine has destroyed it.
+    gone: HashSet<String>,
+    gone_order: VecDeque<String>,
+}
+
+impl Served {
+    pub(crate) fn note_gone(&mut self, client_id: &str) {
+        if self.gone.insert(client_id.to_owned()) {
+            self.gone_order.push_back(client_id.to_owned());
+            if self.gone_order.len() > MAX_GONE {
+                if let Some(oldest) = self.gone_order.pop_front() {
+                    self.gone.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn is_gone(&self, client_id: &str) -> bool {
+        self.gone.contains(client_id)
+    }
 }

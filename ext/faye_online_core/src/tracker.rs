@@ -17,6 +17,7 @@
 
 use crate::config::Config;
 use crate::durable::DurableStore;
+use crate::engine::{Engine, EngineConfig};
 use crate::error::StoreError;
 use crate::gate::Gate;
 use crate::ledger::Memberships;
@@ -49,6 +50,7 @@ pub struct Tracker {
     waker_fd: Mutex<Option<UnixStream>>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    engine: Option<Engine>,
 }
 
 /// How much a tracker holds in memory, each bounded: clientIds served here
@@ -82,7 +84,13 @@ impl Memberships for HotMemberships {
 impl Tracker {
     pub fn new(config: &Config) -> Result<Tracker, StoreError> {
         let redis = match &config.redis_url {
-            Some(url) => Some(Arc::new(RedisStore::new(url, &config.namespace)?)),
+            Some(url) => {
+                let store = RedisStore::new(url, &config.namespace)?;
+                Some(Arc::new(match &config.faye_engine {
+                    Some(engine) => store.with_faye_engine(&config.namespace, engine.timeout_ms),
+                    None => store,
+                }))
+            }
             None => None,
         };
         if let Some(redis) = &redis {
@@ -141,6 +149,23 @@ impl Tracker {
         threads.push(spawn("faye-online-ticker", &outbox, move || {
             ticker(ticker_tx, ticker_served, ticker_stop, gc_every)
         })?);
+        let engine = match (&config.faye_engine, &config.redis_url) {
+            (Some(settings), Some(url)) => Some(Engine::start(
+                &EngineConfig {
+                    redis_url: url.clone(),
+                    namespace: config.namespace.clone(),
+                    timeout_ms: settings.timeout_ms,
+                    gc_ms: settings.gc_ms,
+                },
+                outbox.clone(),
+                stopping.clone(),
+                |name, f| {
+                    threads.push(spawn(name, &outbox, f)?);
+                    Ok(())
+                },
+            )?),
+            _ => None,
+        };
         if let Some(redis) = redis {
             let (out, stop, resync) = (outbox.clone(), stopping.clone(), events_tx.clone());
             threads.push(spawn("faye-online-listener", &outbox, move || {
@@ -171,7 +196,14 @@ impl Tracker {
         }
         Ok(Tracker {
             query,
-            gate: Gate::new(served, events_tx, config.secret.as_deref(), outbox.clone()),
+            gate: Gate::new(
+                served,
+                events_tx,
+                config.secret.as_deref(),
+                outbox.clone(),
+                engine.as_ref().map(Engine::down_flag),
+            ),
+            engine,
             pending: writes_pending,
             cached_channel_ids,
             outbox,
@@ -183,6 +215,11 @@ impl Tracker {
 
     pub fn query(&self) -> &Arc<Query> {
         &self.query
+    }
+
+    /// Faye's engine on Redis, when configured.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
     }
 
     /// The read end of the wake-up socket, handed over once to the host,
@@ -205,6 +242,19 @@ impl Tracker {
     /// because it stopped polling): its time ends when it was last seen.
     pub fn session_ended(&self, client_id: &str) {
         self.gate.session_ended(client_id)
+    }
+
+    /// Faye's engine on Redis destroyed `client_id` here because it stopped
+    /// polling every process: its presence ends at `last_ping_ms`, its last
+    /// poll anywhere (the hot store decides whether it was online).
+    pub fn client_vanished(&self, client_id: &str, last_ping_ms: i64) {
+        self.gate.client_vanished(client_id, last_ping_ms)
+    }
+
+    /// Faye's engine on Redis destroyed `client_id` (in any process, which
+    /// ended its presence): this process forgets it.
+    pub fn forget_client(&self, client_id: &str) {
+        self.gate.forget(client_id)
     }
 
     /// The incoming hook: never blocks, never panics on any input.
@@ -257,6 +307,9 @@ impl Tracker {
         }
         let flushed = self.flush(timeout);
         self.stopping.store(true, Ordering::SeqCst);
+        if let Some(engine) = &self.engine {
+            engine.close();
+        }
         self.gate.send(Event::Stop);
         let threads = std::mem::take(&mut *self.threads.lock());
         if flushed {

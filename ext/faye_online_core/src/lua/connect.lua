@@ -1,5 +1,8 @@
 -- Records a clientId's first valid connect. ARGV: prefix, clientId, uid,
--- uname, room, time, now (ms). Returns {0} when the clientId is already
+-- uname, room, time, now (ms), and with Faye's engine on Redis its clients
+-- key and the cutoff (ms) before which a client no longer exists there
+-- (else '' and 0). Returns {3} when Faye's engine does not know the
+-- clientId (nothing is recorded), {0} when the clientId is already
 -- recorded with this identity, {2, uid, uname, room, time} when it is
 -- recorded with another, else {1, joined the room, started the timer}:
 -- joined is 0 (the user was in the room already), 1 (came online) or 2
@@ -13,6 +16,11 @@ if known then
     return {0}
   end
   return {2, kuid or '', kuname or '', kroom or '', ktime or ''}
+end
+local engine_clients, cutoff = ARGV[8], tonumber(ARGV[9]) or 0
+if engine_clients and engine_clients ~= '' then
+  local pinged = tonumber(redis.call('ZSCORE', engine_clients, cid) or 0) or 0
+  if pinged <= cutoff then return {3} end
 end
 redis.call('HSET', info_key(), cid, pack(uid, room, time, now, uname))
 redis.call('ZADD', clients_key(), now, cid)
