@@ -26,7 +26,8 @@ module FayeOnline
 
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
                database_url migrate logger secret max_pending_records faye_url dashboard full_lists demo
-               webhook_url webhook_secret webhook_delay api_token server_publish server_token private].freeze
+               webhook_url webhook_secret webhook_delay api_token server_publish server_token private
+               engine].freeze
 
     # The environment variable each option falls back to: the only names the
     # loader reads from ENV (the README's options table lists the same).
@@ -93,7 +94,24 @@ module FayeOnline
       Float(@options[:timeout] || 25)
     end
 
-    # How often the sweep of vanished clientIds runs (seconds).
+    # Faye's engine: :redis (clients, subscriptions and messages in Redis,
+    # shared by every process; the default when Redis is configured) or
+    # :memory (Faye's own, one process; the default without Redis).
+    def engine
+      value = @options[:engine]
+      return redis_url ? :redis : :memory if value.nil? || (value.respond_to?(:empty?) && value.empty?)
+
+      value = value.to_s.to_sym
+      unless %i[redis memory].include?(value)
+        raise ConfigurationError, "engine: must be :redis or :memory, not #{@options[:engine].inspect}"
+      end
+      raise ConfigurationError, "engine: :redis needs Redis (redis_url:, host:/port: or REDIS_URL)" if value == :redis && !redis_url
+
+      value
+    end
+
+    # How often the sweep of vanished clientIds runs, and Faye's engine on
+    # Redis collects dead clients (seconds).
     def gc
       Float(@options[:gc] || 5)
     end
@@ -213,7 +231,8 @@ module FayeOnline
         "gc_interval_ms" => (gc * 1000).round,
         "secret" => secret,
         "max_pending_records" => Integer(@options[:max_pending_records] || 1_000_000),
-        "full_lists" => full_lists?
+        "full_lists" => full_lists?,
+        "faye_engine" => (engine == :redis ? { "timeout_ms" => (timeout * 1000).round, "gc_ms" => (gc * 1000).round } : nil)
       }
     end
 

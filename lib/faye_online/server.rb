@@ -9,6 +9,7 @@ require_relative "dashboard"
 require_relative "api"
 require_relative "demo"
 require_relative "memory_engine"
+require_relative "redis_engine"
 require_relative "delivery_guard"
 require_relative "publish_guard"
 require_relative "private_channels"
@@ -41,7 +42,13 @@ module FayeOnline
       may_receive = ->(client_id, channel) { @tracker._may_receive(client_id, channel) }
       @private_channels = PrivateChannels.new(config.private_channels, config.secret)
       guard = DeliveryGuard.new(may_receive, @dashboard, secret: config.secret, private_channels: @private_channels)
-      engine = { type: MemoryEngine, guard: guard, created: ->(proxy, memory) { @engine, @memory = proxy, memory } }
+      created = ->(proxy, faye_engine) { @engine, @faye_engine = proxy, faye_engine }
+      engine = if config.engine == :redis
+                 { type: RedisEngine, tracker: @tracker, guard: guard, logger: @logger, created: created,
+                   collected: ->(client_id, last_ping) { @tracker._client_vanished(client_id, last_ping) } }
+               else
+                 { type: MemoryEngine, guard: guard, created: created }
+               end
       @adapter = Faye::RackAdapter.new(@api, mount: config.mount, timeout: config.timeout, engine: engine)
       @pending = {} # clientId => [[message, queued at], ...], awaiting a connection
       @closed = false
@@ -56,6 +63,9 @@ module FayeOnline
 
     # The Faye engine (Faye::Engine::Proxy) behind the adapter.
     attr_reader :engine
+
+    # The engine the proxy drives: a MemoryEngine or a RedisEngine.
+    attr_reader :faye_engine
 
     # Waits until every change so far is in the hot store and in SQL.
     def flush(timeout = 10)
@@ -114,6 +124,7 @@ module FayeOnline
       end
       @adapter.add_extension(@dashboard.guard) if @dashboard.enabled?
       @adapter.add_extension(RefusalAdvice)
+      @adapter.add_extension(@faye_engine) if @faye_engine.is_a?(RedisEngine)
       @adapter.bind(:handshake) { |client_id| safely { @tracker._handshake(client_id) } }
       @adapter.bind(:subscribe) do |client_id, channel|
         safely do
@@ -157,6 +168,10 @@ module FayeOnline
       server = self
       EM.next_tick do
         engine.bind("connection:open") { |client_id| deliver_pending(client_id) }
+        # With Faye's engine on Redis, a client destroyed by any process is
+        # closed everywhere; that process ended its presence (at its
+        # /meta/disconnect, or its last poll anywhere for the collector's).
+        engine.bind(:close) { |client_id| safely { @tracker._forget_client(client_id) } } if @faye_engine.is_a?(RedisEngine)
         conn = EM.watch(io, Waker, server)
         conn.notify_readable = true
         drain
@@ -186,6 +201,7 @@ module FayeOnline
       when Native::Delivery then deliver(notification)
       when Native::LogLine then @logger.public_send(notification.level, notification.text)
       when Native::Event then @events.push(notification.data) if @events.listening?
+      when Native::EngineReply then @faye_engine.reply(notification)
       end
     end
 
@@ -203,13 +219,15 @@ module FayeOnline
     def deliver(delivery)
       message = { "channel" => delivery.channel, "data" => delivery.data }
       client_id = delivery.client_id
+      return @faye_engine.enqueue(client_id, [message]) if @faye_engine.is_a?(RedisEngine)
+
       (@pending[client_id] ||= []) << [message, Time.now] unless engine.deliver(client_id, [message])
     end
 
     # Whether a client of this process subscribed to `channel` (or to a
     # pattern matching it).
     def subscribed_here?(channel)
-      @memory.subscribers?(channel)
+      @faye_engine.subscribers?(channel)
     end
 
     # Snapshots for a client between two polls wait for its next poll, all

@@ -13,8 +13,11 @@ module FayeOnlineSpec
 
     attr_reader :client_id, :deliveries
 
+    # +url+: a server's Bayeux URL, or several (each request then goes to
+    # one picked at random, as behind a balancer with no stickiness).
     def initialize(url)
-      @uri = URI(url)
+      @uris = Array(url).map { |u| URI(u) }
+      @uri = @uris.first
       @message_id = 0
       @deliveries = []
     end
@@ -23,11 +26,12 @@ module FayeOnlineSpec
     # this client's subscriptions along the way are kept in #deliveries.
     def post(*messages)
       messages = messages.map { |message| { "id" => next_id }.merge(message) }
-      response = Net::HTTP.start(@uri.host, @uri.port, open_timeout: 2, read_timeout: 10) do |http|
-        http.post(@uri.path, JSON.generate(messages), "Content-Type" => "application/json")
+      uri = @uris.sample
+      response = Net::HTTP.start(uri.host, uri.port, open_timeout: 2, read_timeout: 10) do |http|
+        http.post(uri.path, JSON.generate(messages), "Content-Type" => "application/json")
       end
       unless response.code == "200"
-        raise "POST #{@uri} answered #{response.code}: #{response.body.to_s[0, 500]}"
+        raise "POST #{uri} answered #{response.code}: #{response.body.to_s[0, 500]}"
       end
 
       replies = JSON.parse(response.body)
@@ -54,10 +58,12 @@ module FayeOnlineSpec
     end
 
     # One /meta/connect, with `auth` added unless NO_AUTH (any value, even a
-    # malformed one, is sent as given). Returns the /meta/connect reply.
-    def connect(auth: NO_AUTH)
+    # malformed one, is sent as given), asking the server to answer at once
+    # or, with +timeout_ms+, to hold the poll open as long for messages.
+    # Returns the /meta/connect reply.
+    def connect(auth: NO_AUTH, timeout_ms: 0)
       message = { "channel" => "/meta/connect", "clientId" => client_id,
-                  "connectionType" => "long-polling", "advice" => { "timeout" => 0 } }
+                  "connectionType" => "long-polling", "advice" => { "timeout" => timeout_ms } }
       message["auth"] = auth unless auth.equal?(NO_AUTH)
       request(message)
     end

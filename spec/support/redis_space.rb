@@ -21,8 +21,14 @@ module FayeOnlineSpec
       redis.scan_each(match: "#{key('')}*").to_a
     end
 
+    # The keys of Faye's engine on Redis: "<ns>/clients", "<ns>/channels/…"
+    # (faye-redis's layout, with no leading slash).
+    def engine_keys
+      redis.scan_each(match: "#{namespace}/*").to_a
+    end
+
     def clear!
-      found = keys
+      found = keys + engine_keys
       redis.del(*found) unless found.empty?
     end
 

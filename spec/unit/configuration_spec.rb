@@ -181,8 +181,18 @@ RSpec.describe FayeOnline::Configuration do
         "redis_url" => "redis://127.0.0.1:6379/2", "namespace" => "ns",
         "database_url" => "sqlite://#{File.join(@root, 'db', 'x.sqlite3')}",
         "session_timeout_ms" => 25_000, "gc_interval_ms" => 2_000, "secret" => "s" * 16,
-        "max_pending_records" => 50, "full_lists" => false
+        "max_pending_records" => 50, "full_lists" => false,
+        "faye_engine" => { "timeout_ms" => 10_000, "gc_ms" => 2_000 }
       )
+    end
+
+    it "runs Faye on Redis by default when Redis is configured, and on memory when asked or without Redis" do
+      expect(config({ redis_url: "redis://127.0.0.1:6379/2" }).engine).to eq :redis
+      expect(config({ redis_url: "redis://127.0.0.1:6379/2", engine: "memory" }).native_options["faye_engine"]).to be_nil
+      expect(config({ store: :memory }).engine).to eq :memory
+      expect(config({ store: :memory }).native_options["faye_engine"]).to be_nil
+      expect { config({ store: :memory, engine: :redis }).engine }.to raise_error(FayeOnline::ConfigurationError, /needs Redis/)
+      expect { config({ redis_url: "redis://h", engine: :mongo }).engine }.to raise_error(FayeOnline::ConfigurationError, /:redis or :memory/)
     end
 
     it "has the defaults of the settings not given" do
