@@ -5,7 +5,8 @@
 #
 #   require "faye_online/tasks"
 #
-#   rake faye:start            start the server from faye.ru with thin
+#   rake faye:start            start the server from faye.ru with thin (WORKERS=n: n
+#                              processes behind HAProxy, sharing Redis)
 #   rake faye_online:migrate   create or update faye-online's tables
 #   rake faye_online:status    who is online where, and whose timers run
 #   rake faye_online:report    CSV of time per lesson and per user
@@ -14,6 +15,7 @@ require "rake"
 require_relative "database"
 require_relative "configuration"
 require_relative "migrator"
+require_relative "workers"
 
 module FayeOnline
   # Helpers behind the rake tasks.
@@ -89,6 +91,11 @@ module FayeOnline
       end
       port = ENV.fetch("FAYE_PORT", "").strip
       port = "9292" if port.empty?
+      workers = ENV.fetch("WORKERS", "").strip
+      workers = Integer(workers.empty? ? "1" : workers, exception: false)
+      abort "faye-online: WORKERS must be a whole number, not #{ENV['WORKERS'].inspect}" unless workers
+      return Workers.new(root: root, port: port, workers: workers).run if workers > 1
+
       Dir.chdir(root)
       exec("thin", "start", "-R", "faye.ru", "-p", port, "-e", "production")
     end
@@ -103,7 +110,7 @@ module FayeOnline
 end
 
 namespace :faye do
-  desc "Start the faye-online server (faye.ru) with thin on $FAYE_PORT (default 9292)"
+  desc "Start the faye-online server (faye.ru) with thin on $FAYE_PORT (default 9292); WORKERS=n: n processes behind HAProxy"
   task :start do
     FayeOnline::Tasks.start_server
   end
