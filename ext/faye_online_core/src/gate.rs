@@ -160,7 +160,11 @@ impl Gate {
                         served.clients.remove(client_id)
                     };
                     // Not ours (or never authenticated): the store decides.
-                    if !matches!(known, Some(ServedClient { auth: None, .. })) {
+                    // With Faye's engine on Redis, a client this process
+                    // made may have shown its identity to another one.
+                    if self.engine_down.is_some()
+                        || !matches!(known, Some(ServedClient { auth: None, .. }))
+                    {
                         self.send(Event::Disconnect {
                             client_id: client_id.to_owned(),
                             at: now,
