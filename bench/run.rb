@@ -7,6 +7,7 @@ require_relative "big_rooms"
 require_relative "cost_to_faye"
 require_relative "writer"
 require_relative "publish"
+require_relative "engine"
 require "etc"
 
 quick = ENV["BENCH_QUICK"] == "1"
@@ -37,5 +38,9 @@ $stdout.flush
 
 publish = Bench::Publish.run(count: quick ? 300 : 1000)
 Bench::Publish.report(publish)
+$stdout.flush
+
+engine = Bench::Engine.run(subscribers: 10, messages: quick ? 200 : 600)
+Bench::Engine.report(engine)
 
 puts format("Whole run: %.0f s.", Bench.now - started)

@@ -49,7 +49,7 @@ module Bench
 
   # Deletes the keys of a namespace (never the whole database).
   def clear_namespace(redis, namespace)
-    keys = redis.scan_each(match: "/#{namespace}/*").to_a
+    keys = redis.scan_each(match: "/#{namespace}/*").to_a + redis.scan_each(match: "#{namespace}/*").to_a
     keys.each_slice(1000) { |slice| redis.del(*slice) }
   end
 
