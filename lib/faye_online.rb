@@ -99,17 +99,27 @@ module FayeOnline
       PrivateChannels.token(secret, channel.to_s, Integer(uid), Time.now.to_i + Integer(expires_in))
     end
 
-    # Publishes +data+ on +channel+ from the app, through the Faye server
-    # at faye_url: (FAYE_URL), with the server token that lets it publish
-    # on the server_publish: channels. Waits at most +timeout+ seconds;
-    # returns true once the server took the message, and raises
-    # FayeOnline::PublishError (saying why) when it could not be handed
-    # over.
+    # Publishes +data+ on +channel+ from the app. With Faye's engine on
+    # Redis (the default when Redis is configured) it goes straight into
+    # Redis, where every Faye process finds it; otherwise (via: :http, or
+    # engine: :memory) through the Faye server at faye_url: (FAYE_URL),
+    # with the server token that lets it publish on the server_publish:
+    # channels. Waits at most +timeout+ seconds; returns true once the
+    # message was taken, and raises FayeOnline::PublishError (saying why)
+    # when it could not be handed over.
     #
     #   FayeOnline.publish("/users/#{user.id}/notifications", { "text" => "Your essay was marked" })
-    def publish(channel, data, timeout: 5)
-      Publisher.new(faye_url: configuration.faye_url, token: configuration.server_token, timeout: timeout)
-               .publish(channel, data)
+    def publish(channel, data, timeout: 5, via: nil)
+      via ||= configuration.engine == :redis ? :redis : :http
+      case via
+      when :redis
+        RedisPublisher.new(redis_url: configuration.redis_url, namespace: configuration.namespace,
+                           faye_timeout: configuration.timeout, timeout: timeout).publish(channel, data)
+      when :http
+        Publisher.new(faye_url: configuration.faye_url, token: configuration.server_token, timeout: timeout)
+                 .publish(channel, data)
+      else raise ArgumentError, "via: must be :redis or :http, not #{via.inspect}"
+      end
     end
 
     # The events of a webhook request, or nil when its signature is not

@@ -4,6 +4,7 @@ require "json"
 require "net/http"
 require "securerandom"
 require "uri"
+require "faye"
 require_relative "error"
 
 module FayeOnline
@@ -27,15 +28,22 @@ module FayeOnline
       @timeout = Float(timeout)
     end
 
-    # true once the server took the message; raises PublishError otherwise.
-    def publish(channel, data)
+    # The message for +channel+ and +data+; ArgumentError if +channel+ is
+    # not one to publish on or +data+ is nil.
+    def self.message(channel, data)
       channel = channel.to_s
       unless channel.match?(CHANNEL) && !channel.start_with?("/meta/", "/service/")
         raise ArgumentError, "#{channel.inspect} is not a channel to publish on (such as /broadcast/news)"
       end
       raise ArgumentError, "FayeOnline.publish needs data (not nil)" if data.nil?
 
-      message = { "channel" => channel, "data" => data, "id" => SecureRandom.hex(8) }
+      { "channel" => channel, "data" => data, "id" => SecureRandom.hex(8) }
+    end
+
+    # true once the server took the message; raises PublishError otherwise.
+    def publish(channel, data)
+      message = Publisher.message(channel, data)
+      channel = message["channel"]
       message["ext"] = { PublishGuard::EXT_KEY => @token } if @token
       body = JSON.generate([message])
       reply = post(body)
@@ -66,6 +74,34 @@ module FayeOnline
 
     def monotonic_now
       Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+  end
+
+  # Publishes from the app straight into Faye's engine on Redis, as the
+  # Faye processes' own engine does: no HTTP hop and no Faye process in the
+  # request's path, and every process delivers it to its subscribers. It
+  # waits at most +timeout+ seconds for Redis, and raises PublishError,
+  # saying why, when Redis cannot take the message.
+  class RedisPublisher
+    # faye_timeout: the Faye servers' timeout (seconds): a client not seen
+    # for 1.6 times it is gone, and gets nothing.
+    def initialize(redis_url:, namespace:, faye_timeout:, timeout: 5)
+      @redis_url = redis_url
+      @namespace = namespace
+      @faye_timeout = Float(faye_timeout)
+      @timeout = Float(timeout)
+    end
+
+    # true once Redis took the message (for however many subscribers).
+    def publish(channel, data)
+      message = Publisher.message(channel, data)
+      cutoff = (Time.now.to_f * 1000).round - (1600 * @faye_timeout).round
+      Native._engine_publish(@redis_url, @namespace, JSON.generate(message),
+                             Faye::Channel.expand(message["channel"]), cutoff, @timeout)
+      true
+    rescue StoreError => e
+      raise PublishError, "could not hand the message to Redis at #{Database.redact(@redis_url)} " \
+                          "within #{@timeout} s: #{e.message}"
     end
   end
 end

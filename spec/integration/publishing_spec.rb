@@ -68,14 +68,43 @@ RSpec.describe "Publishing from the app", :integration do
       end
       FayeOnline.configure(**configuration.query_options(namespace: namespace), faye_url: server_url,
                                                                                  server_token: "w" * 32)
-      expect { FayeOnline.publish("/broadcast/news", { "x" => 1 }) }
+      expect { FayeOnline.publish("/broadcast/news", { "x" => 1 }, via: :http) }
         .to raise_error(FayeOnline::PublishError, %r{refused the message: 403:/broadcast/news:only the app publishes here})
       away = "http://127.0.0.1:#{FayeOnlineSpec::ServerProcess.free_port}/faye"
       FayeOnline.configure(**configuration.query_options(namespace: namespace), faye_url: away, secret: secret)
       started = FayeOnlineSpec::Waiting.monotonic_now
-      expect { FayeOnline.publish("/broadcast/news", { "x" => 1 }, timeout: 1) }
+      expect { FayeOnline.publish("/broadcast/news", { "x" => 1 }, timeout: 1, via: :http) }
         .to raise_error(FayeOnline::PublishError, /could not reach the Faye server/)
       expect(FayeOnlineSpec::Waiting.monotonic_now - started).to be < 2
+      expect { FayeOnline.publish("/broadcast/news", { "x" => 1 }, via: :pigeon) }.to raise_error(ArgumentError, /via:/)
+    end
+
+    if configuration.redis?
+      it "publishes straight into Faye's engine on Redis, for subscribers of every process, and says why when Redis is away" do
+        other = FayeOnlineSpec::ServerProcess.new(configuration.server_env(namespace: namespace, secret: secret,
+                                                                           server_publish: patterns)).start
+        here = listener("/broadcast/news")
+        there = FayeOnlineSpec::BayeuxClient.new(other.url).handshake!
+        expect(there.subscribe("/broadcast/news")).to include("successful" => true)
+        # No Faye server in the path: faye_url: names nothing that answers.
+        FayeOnline.configure(**configuration.query_options(namespace: namespace),
+                             faye_url: "http://127.0.0.1:#{FayeOnlineSpec::ServerProcess.free_port}/faye")
+        expect(FayeOnline.publish("/broadcast/news", { "text" => "through Redis" })).to be true
+        [here, there].each do |tab|
+          eventually do
+            tab.connect
+            expect(tab.deliveries.map { |d| d["data"] }).to eq [{ "text" => "through Redis" }]
+          end
+        end
+        away = "redis://127.0.0.1:#{FayeOnlineSpec::ServerProcess.free_port}/0"
+        FayeOnline.configure(**configuration.query_options(namespace: namespace), redis_url: away)
+        started = FayeOnlineSpec::Waiting.monotonic_now
+        expect { FayeOnline.publish("/broadcast/news", { "x" => 1 }, timeout: 1) }
+          .to raise_error(FayeOnline::PublishError, /could not hand the message to Redis/)
+        expect(FayeOnlineSpec::Waiting.monotonic_now - started).to be < 2
+      ensure
+        other&.stop
+      end
     end
   end
 end

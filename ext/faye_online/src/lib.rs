@@ -54,6 +54,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = module.define_module("Native")?;
 
     native.define_module_function("sign", function!(sign, 6))?;
+    native.define_module_function("_engine_publish", function!(engine_publish, 6))?;
 
     let tracker = native.define_class("Tracker", ruby.class_object())?;
     tracker.define_singleton_method("new", function!(RbTracker::new, 1))?;
@@ -136,4 +137,33 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     reply.define_method("error", method!(EngineReply::error, 0))?;
     reply.define_method("last_ping", method!(EngineReply::last_ping, 0))?;
     Ok(())
+}
+
+/// `FayeOnline::Native._engine_publish(redis_url, namespace, message_json,
+/// channels, cutoff_ms, timeout_seconds)`: a publication straight into
+/// Faye's engine on Redis (see `engine::publish_direct`), without Ruby's
+/// global lock; the number of clients it was queued for, or a StoreError.
+fn engine_publish(
+    ruby: &Ruby,
+    redis_url: String,
+    namespace: String,
+    message: String,
+    channels: Vec<String>,
+    cutoff_ms: i64,
+    timeout: f64,
+) -> Result<i64, Error> {
+    if timeout.is_nan() {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            "the timeout must be a number of seconds",
+        ));
+    }
+    let timeout = std::time::Duration::from_secs_f64(timeout.clamp(0.01, 60.0));
+    gvl::without_gvl(|| {
+        faye_online_core::engine::publish_direct(
+            &redis_url, &namespace, &message, &channels, cutoff_ms, timeout,
+        )
+    })
+    .map_err(|e| errors::store_error(ruby, e))?
+    .map_err(|e| errors::store_error(ruby, e))
 }
