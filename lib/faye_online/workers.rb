@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "fileutils"
+require "socket"
 require "tmpdir"
 
 module FayeOnline
@@ -30,7 +31,7 @@ module FayeOnline
     # WebSockets as long as they live.
     def haproxy_config
       servers = worker_ports.each_with_index.map do |port, i|
-        "  server worker#{i + 1} 127.0.0.1:#{port} check inter 2s"
+        "  server worker#{i + 1} 127.0.0.1:#{port} check inter 1s fall 2 rise 1"
       end
       <<~CFG
         global
@@ -38,6 +39,8 @@ module FayeOnline
         defaults
           mode http
           option http-server-close
+          option redispatch
+          retries 3
           timeout connect 5s
           timeout client 120s
           timeout server 120s
@@ -66,6 +69,9 @@ module FayeOnline
       File.write(config, haproxy_config)
       %w[TERM INT].each { |signal| trap(signal) { @stopping = true } }
       worker_ports.each { |port| start_worker(port) }
+      # HAProxy starts once every worker answers: its first health checks
+      # would otherwise mark them down, and it would answer 503 meanwhile.
+      wait_for_workers
       start_haproxy(config)
       say "#{@count} workers on ports #{worker_ports.join(', ')}, HAProxy on #{@port}"
       supervise(config)
@@ -90,6 +96,25 @@ module FayeOnline
       return if Configuration.new(root: @root).engine == :redis
 
       abort "faye-online: WORKERS=#{@count} needs Redis, which the workers share (set REDIS_URL or redis_url:)"
+    end
+
+    def wait_for_workers(timeout: 60)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      waiting = worker_ports.dup
+      until waiting.empty? || @stopping
+        waiting.reject! { |port| answering?(port) }
+        if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+          abort "faye-online: the workers on ports #{waiting.join(', ')} did not start within #{timeout} s"
+        end
+        sleep 0.1 unless waiting.empty?
+      end
+    end
+
+    def answering?(port)
+      TCPSocket.new("127.0.0.1", port).close
+      true
+    rescue SystemCallError
+      false
     end
 
     def start_worker(port)
