@@ -64,6 +64,7 @@ module FayeOnline
 
     def run
       check!
+      check_ports!
       dir = Dir.mktmpdir("faye-online-workers")
       config = File.join(dir, "haproxy.cfg")
       File.write(config, haproxy_config)
@@ -98,16 +99,46 @@ module FayeOnline
       abort "faye-online: WORKERS=#{@count} needs Redis, which the workers share (set REDIS_URL or redis_url:)"
     end
 
+    # Every worker port must be free before anything starts: a port held
+    # by another program would get HAProxy's traffic, and one held by an
+    # outgoing connection would stop the worker from listening.
+    def check_ports!
+      taken = ([@port] + worker_ports).reject { |port| free?(port) }
+      return if taken.empty?
+
+      abort "faye-online: WORKERS=#{@count} needs ports #{@port}-#{worker_ports.last} free " \
+            "(HAProxy on #{@port}, the workers after it); #{taken.join(', ')} #{taken.size == 1 ? 'is' : 'are'} in use"
+    end
+
+    def free?(port)
+      TCPServer.new("127.0.0.1", port).close
+      true
+    rescue SystemCallError
+      false
+    end
+
+    # Waits until every worker listens. A worker that exits first stops
+    # everything at once, with its port named (its own output says why).
     def wait_for_workers(timeout: 60)
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
       waiting = worker_ports.dup
       until waiting.empty? || @stopping
+        exited = reap_exited
+        abort "faye-online: the worker on port #{exited} exited before it answered" if exited
         waiting.reject! { |port| answering?(port) }
         if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
           abort "faye-online: the workers on ports #{waiting.join(', ')} did not start within #{timeout} s"
         end
         sleep 0.1 unless waiting.empty?
       end
+    end
+
+    # The port of a worker that has exited, if one has.
+    def reap_exited
+      pid = Process.wait2(-1, Process::WNOHANG)&.first
+      pid && @children.delete(pid)
+    rescue Errno::ECHILD
+      nil
     end
 
     def answering?(port)

@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "open3"
 require "tmpdir"
 require "yaml"
 
@@ -14,6 +15,28 @@ RSpec.describe "WORKERS=n rake faye:start", :integration do
         IO.popen(["pgrep", "-f", "thin start .* -p #{port} "], &:read).split.map(&:to_i)
       end
 
+      it "refuses to start, naming the port, when one the workers need is in use" do
+        Dir.mktmpdir do |dir|
+          FileUtils.mkdir_p(File.join(dir, "config"))
+          options = configuration.query_options(namespace: namespace)
+          File.write(File.join(dir, "config", "faye_online.yml"),
+                     YAML.dump("production" => options.transform_keys(&:to_s).transform_values(&:to_s)))
+          File.write(File.join(dir, "Rakefile"), %(require "faye_online/tasks"\n))
+          File.write(File.join(dir, "faye.ru"), %(require "faye-online"\nrun FayeOnline.get_server\n))
+          port = FayeOnlineSpec::ServerProcess.free_port_block(4)
+          holder = TCPServer.new("127.0.0.1", port + 2)
+          output, status = Open3.capture2e({ "RUBYLIB" => File.join(FayeOnlineSpec::ROOT, "lib"), "RACK_ENV" => "production",
+                                             "RAILS_ENV" => nil, "WORKERS" => "3", "FAYE_PORT" => port.to_s },
+                                           Gem.ruby, "-S", "rake", "-f", File.join(dir, "Rakefile"), "faye:start",
+                                           chdir: dir, stdin_data: "")
+          expect(status).not_to be_success
+          expect(output).to include("#{port + 2} is in use")
+          (1..3).each { |i| expect(thin_pids(port + i)).to eq [] }
+        ensure
+          holder&.close
+        end
+      end
+
       it "serves one port with three processes, any of which serves any client, and restarts one that dies" do
         Dir.mktmpdir do |dir|
           FileUtils.mkdir_p(File.join(dir, "config"))
@@ -26,7 +49,8 @@ RSpec.describe "WORKERS=n rake faye:start", :integration do
             Faye::WebSocket.load_adapter("thin")
             run FayeOnline.get_server
           RU
-          port = FayeOnlineSpec::ServerProcess.free_port
+          # HAProxy's port and the three after it, for the workers.
+          port = FayeOnlineSpec::ServerProcess.free_port_block(4)
           log = FayeOnlineSpec.tmp_path("test-logs", "workers-#{port}.log")
           FileUtils.mkdir_p(File.dirname(log))
           pid = Process.spawn({ "RUBYLIB" => File.join(FayeOnlineSpec::ROOT, "lib"), "RACK_ENV" => "production",
@@ -35,10 +59,14 @@ RSpec.describe "WORKERS=n rake faye:start", :integration do
                               chdir: dir, out: log, err: %i[child out])
           begin
             url = "http://127.0.0.1:#{port}/faye"
-            FayeOnlineSpec::Waiting.wait_for(timeout: 30, message: "the workers and HAProxy to answer") do
-              File.read(log).include?("3 workers on ports") && FayeOnlineSpec::BayeuxClient.new(url).handshake!.client_id
-            rescue SystemCallError, RuntimeError, Net::ReadTimeout
-              false
+            begin
+              FayeOnlineSpec::Waiting.wait_for(timeout: 30, message: "the workers and HAProxy to answer") do
+                File.read(log).include?("3 workers on ports") && FayeOnlineSpec::BayeuxClient.new(url).handshake!.client_id
+              rescue SystemCallError, RuntimeError, Net::ReadTimeout
+                false
+              end
+            rescue FayeOnlineSpec::Waiting::TimeoutError => e
+              raise e.class, "#{e.message}\nrake faye:start printed:\n#{File.read(log)}"
             end
             (1..3).each { |i| expect(thin_pids(port + i).size).to eq 1 }
 

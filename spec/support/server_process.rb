@@ -25,6 +25,25 @@ module FayeOnlineSpec
       server&.close
     end
 
+    # The first of n consecutive free ports, below the kernel's range for
+    # outgoing connections, where no connection of the suite can take one
+    # of them between this check and the server's listening.
+    def self.free_port_block(count)
+      low = File.read("/proc/sys/net/ipv4/ip_local_port_range").split.first.to_i rescue 32_768 # rubocop:disable Style/RescueModifier
+      100.times do
+        first = rand(10_000...(low - count))
+        return first if (first...(first + count)).all? { |port| port_free?(port) }
+      end
+      raise "no #{count} consecutive free ports below #{low}"
+    end
+
+    def self.port_free?(port)
+      TCPServer.new("127.0.0.1", port).close
+      true
+    rescue SystemCallError
+      false
+    end
+
     # env: the variables faye.ru and the library read (REDIS_URL,
     # FAYE_ONLINE_TEST_OPTIONS, ...: see Configuration#server_env); a nil
     # value removes the variable from the server's environment.
