@@ -99,6 +99,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     )?;
     tracker.define_method("_engine_enqueue", method!(RbTracker::engine_enqueue, 2))?;
     tracker.define_method("_engine_requeue", method!(RbTracker::engine_requeue, 1))?;
+    tracker.define_method("_engine_grant", method!(RbTracker::engine_grant, 2))?;
+    tracker.define_method("_engine_grants", method!(RbTracker::engine_grants, 2))?;
     tracker.define_method(
         "_engine_connection",
         method!(RbTracker::engine_connection, 2),
@@ -136,6 +138,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     reply.define_method("messages", method!(EngineReply::messages, 0))?;
     reply.define_method("error", method!(EngineReply::error, 0))?;
     reply.define_method("last_ping", method!(EngineReply::last_ping, 0))?;
+    reply.define_method("grants", method!(EngineReply::grants, 0))?;
     Ok(())
 }
 

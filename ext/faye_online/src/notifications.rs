@@ -86,7 +86,8 @@ impl Event {
 
 /// `FayeOnline::Native::EngineReply`: an answer of Faye's engine on
 /// Redis. `kind` is one of `:created`, `:exists`, `:destroyed`,
-/// `:subscribed`, `:unsubscribed`, `:messages`, `:closed`, `:failed`;
+/// `:subscribed`, `:unsubscribed`, `:messages`, `:grants`, `:closed`,
+/// `:failed`;
 /// `flag` is its yes or no (added, exists, existed, removed).
 #[magnus::wrap(class = "FayeOnline::Native::EngineReply", free_immediately, size)]
 pub struct EngineReply {
@@ -102,6 +103,7 @@ impl EngineReply {
             Reply::Subscribed { .. } => "subscribed",
             Reply::Unsubscribed { .. } => "unsubscribed",
             Reply::Messages { .. } => "messages",
+            Reply::Grants { .. } => "grants",
             Reply::Closed { .. } => "closed",
             Reply::Failed { .. } => "failed",
         })
@@ -114,6 +116,7 @@ impl EngineReply {
             | Reply::Destroyed { ticket, .. }
             | Reply::Subscribed { ticket, .. }
             | Reply::Unsubscribed { ticket, .. }
+            | Reply::Grants { ticket, .. }
             | Reply::Failed { ticket, .. } => *ticket,
             _ => 0,
         }
@@ -127,6 +130,7 @@ impl EngineReply {
             | Reply::Subscribed { client_id, .. }
             | Reply::Unsubscribed { client_id, .. }
             | Reply::Messages { client_id, .. }
+            | Reply::Grants { client_id, .. }
             | Reply::Closed { client_id } => Some(client_id.clone()),
             _ => None,
         }
@@ -172,6 +176,18 @@ impl EngineReply {
         Ok(out)
     }
 
+    /// What the client showed a valid token for, in any process (with its
+    /// messages, or asked for): `room:<room>`, `channel:<channel>`,
+    /// `uid:<uid>`, `dashboard`.
+    pub fn grants(&self) -> Vec<String> {
+        match &self.reply {
+            Reply::Messages { grants, .. }
+            | Reply::Exists { grants, .. }
+            | Reply::Grants { grants, .. } => grants.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// A destroyed client's last ping (ms since the epoch), if it existed.
     pub fn last_ping(&self) -> Option<i64> {
         match &self.reply {
@@ -193,6 +209,7 @@ impl EngineReply {
             Reply::Messages {
                 client_id,
                 messages,
+                ..
             }
             | Reply::Exists {
                 client_id,

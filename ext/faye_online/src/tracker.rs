@@ -226,6 +226,17 @@ impl RbTracker {
         }
     }
 
+    /// Records, for every process, what the client showed a valid token
+    /// for (`channel:<name>`, `uid:<uid>`, `dashboard`).
+    pub fn engine_grant(&self, client_id: String, grants: Vec<String>) -> bool {
+        self.engine_op(Op::Grant { client_id, grants })
+    }
+
+    /// Asks for the client's grants (answered as a `:grants` reply).
+    pub fn engine_grants(&self, ticket: u64, client_id: String) -> bool {
+        self.engine_op(Op::Grants { ticket, client_id })
+    }
+
     pub fn engine_connection(&self, client_id: String, open: bool) {
         let _ = catch_unwind(AssertUnwindSafe(|| {
             if let Some(engine) = self.0.engine() {

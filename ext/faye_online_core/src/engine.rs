@@ -12,6 +12,7 @@
 //! | `<ns>/channels<channel>` | set | the channel's subscribers |
 //! | `<ns>/clients/<id>/messages` | list | messages (JSON) waiting for the client |
 //! | `<ns>/locks/gc` | string | the garbage collector's lock: its expiry (ms) |
+//! | `<ns>/clients/<id>/grants` | set | faye-online's own: what the client showed a token for |
 //!
 //! and the pub/sub channels `<ns>/notifications/messages` (a clientId
 //! whose queue got a message) and `<ns>/notifications/close` (a clientId
@@ -23,6 +24,13 @@
 //! ([`Notification::Engine`]). A second thread listens for notifications
 //! and takes the queue of each client that has an open connection in this
 //! process.
+//!
+//! A client's grants (`room:<room>` for a room's lists, `channel:<name>`
+//! for a private channel, `uid:<uid>` for the user it connected as,
+//! `dashboard`) are written by the process that checked the token, before
+//! its subscription (ops run in order), and read with the client's
+//! messages: so a process delivering to a client another process let in
+//! knows what the client may receive, without waiting on Redis.
 
 use crate::clock;
 use crate::error::StoreError;
@@ -41,6 +49,10 @@ const ENQUEUE: &str = include_str!("lua/engine/enqueue.lua");
 const TAKE: &str = include_str!("lua/engine/take.lua");
 const GC_LOCK: &str = include_str!("lua/engine/gc_lock.lua");
 
+/// How long a client's grants outlive its last poll through a faye-online
+/// process (a client is destroyed long before; this only bounds what a
+/// client destroyed by another kind of process leaves).
+const GRANTS_TTL_MS: i64 = 86_400_000;
 /// How long the garbage collector's lock is held at most (as faye-redis).
 const LOCK_TIMEOUT_MS: i64 = 120_000;
 /// Ops sent to Redis in one pipeline, at most.
@@ -113,6 +125,16 @@ pub enum Op {
         messages: Vec<String>,
         front: bool,
     },
+    /// Record what the client showed a valid token for (see the module).
+    Grant {
+        client_id: String,
+        grants: Vec<String>,
+    },
+    /// Read the client's grants.
+    Grants {
+        ticket: u64,
+        client_id: String,
+    },
 }
 
 /// An answer for the host.
@@ -124,12 +146,14 @@ pub enum Reply {
         client_id: String,
         added: bool,
     },
-    /// With `messages` taken if asked (JSON).
+    /// With `messages` taken if asked (JSON), and the client's grants
+    /// when there are messages.
     Exists {
         ticket: u64,
         client_id: String,
         exists: bool,
         messages: Vec<String>,
+        grants: Vec<String>,
     },
     /// Also made by the collector (ticket 0) for each client it destroys.
     Destroyed {
@@ -152,10 +176,18 @@ pub enum Reply {
         channel: String,
         removed: bool,
     },
-    /// Messages (JSON) taken from the queue of a client connected here.
+    /// Messages (JSON) taken from the queue of a client connected here,
+    /// with the client's grants.
     Messages {
         client_id: String,
         messages: Vec<String>,
+        grants: Vec<String>,
+    },
+    /// The client's grants.
+    Grants {
+        ticket: u64,
+        client_id: String,
+        grants: Vec<String>,
     },
     /// A client was destroyed (by any process): close its connection here.
     Closed { client_id: String },
@@ -244,10 +276,6 @@ impl Engine {
     /// Whether Redis is away now (the gate refuses new work meanwhile).
     pub fn is_down(&self) -> bool {
         self.down.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn down_flag(&self) -> Arc<AtomicBool> {
-        self.down.clone()
     }
 
     /// Ops waiting for Redis.
@@ -459,7 +487,8 @@ impl Runner {
                             .arg(self.scripts.take.get_hash())
                             .arg(0)
                             .arg(&ns)
-                            .arg(client_id);
+                            .arg(client_id)
+                            .arg(GRANTS_TTL_MS);
                         shapes.push(2);
                     } else {
                         shapes.push(1);
@@ -518,7 +547,19 @@ impl Runner {
                         .arg(self.scripts.take.get_hash())
                         .arg(0)
                         .arg(&ns)
-                        .arg(client_id);
+                        .arg(client_id)
+                        .arg(GRANTS_TTL_MS);
+                    shapes.push(1);
+                }
+                Op::Grant { client_id, grants } => {
+                    let key = format!("{ns}/clients/{client_id}/grants");
+                    pipe.cmd("SADD").arg(&key).arg(grants);
+                    pipe.cmd("PEXPIRE").arg(&key).arg(GRANTS_TTL_MS);
+                    shapes.push(2);
+                }
+                Op::Grants { client_id, .. } => {
+                    pipe.cmd("SMEMBERS")
+                        .arg(format!("{ns}/clients/{client_id}/grants"));
                     shapes.push(1);
                 }
                 Op::Enqueue {
@@ -564,18 +605,19 @@ impl Runner {
                 client_id,
                 take,
             } => {
-                let (score_value, messages) = match value {
+                let (score_value, (messages, grants)) = match value {
                     Value::Array(mut pair) if take && pair.len() == 2 => {
-                        let messages = strings(pair.pop().unwrap_or(Value::Nil));
-                        (pair.pop().unwrap_or(Value::Nil), messages)
+                        let taken = taken(pair.pop().unwrap_or(Value::Nil));
+                        (pair.pop().unwrap_or(Value::Nil), taken)
                     }
-                    other => (other, Vec::new()),
+                    other => (other, Default::default()),
                 };
                 Reply::Exists {
                     ticket,
                     client_id,
                     exists: score(&score_value).is_some_and(|s| s > self.cutoff(1.6)),
                     messages,
+                    grants,
                 }
             }
             Op::DestroyClient { ticket, client_id } => {
@@ -609,16 +651,22 @@ impl Runner {
                 removed: first_int(&value) == 1,
             },
             Op::EmptyQueue { client_id } => {
-                let messages = strings(value);
+                let (messages, grants) = taken(value);
                 if messages.is_empty() {
                     return;
                 }
                 Reply::Messages {
                     client_id,
                     messages,
+                    grants,
                 }
             }
-            Op::Ping { .. } | Op::Publish { .. } | Op::Enqueue { .. } => return,
+            Op::Grants { ticket, client_id } => Reply::Grants {
+                ticket,
+                client_id,
+                grants: strings(value),
+            },
+            Op::Ping { .. } | Op::Publish { .. } | Op::Enqueue { .. } | Op::Grant { .. } => return,
         };
         self.outbox.push(Notification::Engine(reply));
     }
@@ -864,7 +912,8 @@ fn ticket_of(op: &Op) -> Option<u64> {
         | Op::ClientExists { ticket, .. }
         | Op::DestroyClient { ticket, .. }
         | Op::Subscribe { ticket, .. }
-        | Op::Unsubscribe { ticket, .. } => Some(*ticket).filter(|t| *t != 0),
+        | Op::Unsubscribe { ticket, .. }
+        | Op::Grants { ticket, .. } => Some(*ticket).filter(|t| *t != 0),
         _ => None,
     }
 }
@@ -927,6 +976,19 @@ fn strings(v: Value) -> Vec<String> {
             })
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// What the take script answers: the messages, and the client's grants
+/// (read only when there are messages).
+fn taken(v: Value) -> (Vec<String>, Vec<String>) {
+    match v {
+        Value::Array(items) if items.len() == 2 => {
+            let mut items = items.into_iter();
+            let messages = strings(items.next().unwrap_or(Value::Nil));
+            (messages, strings(items.next().unwrap_or(Value::Nil)))
+        }
+        _ => Default::default(),
     }
 }
 

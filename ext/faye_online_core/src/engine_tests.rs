@@ -126,6 +126,7 @@ impl Fixture {
             Reply::Messages {
                 client_id,
                 messages,
+                ..
             } if *client_id == id => Some(messages.clone()),
             _ => None,
         })
@@ -241,6 +242,94 @@ fn clients_subscriptions_and_messages_in_faye_redis_layout() {
 }
 
 #[test]
+fn grants_are_kept_beside_the_client_and_come_with_its_messages() {
+    let Some(mut f) = Fixture::new("grants", 60_000, 60_000) else {
+        return;
+    };
+    let id = "carol000000000000000000000000001";
+    f.create(id);
+    // Written before the subscription (ops run in order), so that no
+    // message reaches the queue before the grant exists.
+    assert!(f.engine.submit(Op::Grant {
+        client_id: id.into(),
+        grants: vec!["channel:/chats/1".into(), "uid:7".into()],
+    }));
+    f.subscribe(id, "/chats/1");
+    assert!(f.engine.submit(Op::Grants {
+        ticket: 9,
+        client_id: id.into(),
+    }));
+    let mut grants = f.reply("grants", |r| match r {
+        Reply::Grants {
+            ticket: 9, grants, ..
+        } => Some(grants.clone()),
+        _ => None,
+    });
+    grants.sort();
+    assert_eq!(grants, vec!["channel:/chats/1", "uid:7"]);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(f.key(&format!("/clients/{id}/grants")))
+        .query(f.redis())
+        .unwrap();
+    assert!(ttl > 0 && ttl <= GRANTS_TTL_MS, "ttl {ttl}");
+
+    // A connect's take and a connection's take both bring the grants.
+    f.publish("/chats/1", "one");
+    wait_until("the message queued", Duration::from_secs(5), || {
+        f.redis
+            .as_mut()
+            .map(|c| {
+                redis::cmd("LLEN")
+                    .arg(format!("{}/clients/{id}/messages", f.ns))
+                    .query::<i64>(c)
+                    .unwrap()
+            })
+            .unwrap_or(0)
+            == 1
+    });
+    assert!(f.engine.submit(Op::ClientExists {
+        ticket: 10,
+        client_id: id.into(),
+        take: true,
+    }));
+    let (messages, grants) = f.reply("exists, with messages and grants", |r| match r {
+        Reply::Exists {
+            ticket: 10,
+            messages,
+            grants,
+            ..
+        } => Some((messages.clone(), grants.clone())),
+        _ => None,
+    });
+    assert_eq!(messages.len(), 1);
+    assert_eq!(grants.len(), 2);
+    f.publish("/chats/1", "two");
+    f.engine.connection(id, true);
+    f.publish("/chats/1", "three");
+    let grants = f.reply("messages with grants", |r| match r {
+        Reply::Messages {
+            client_id, grants, ..
+        } if client_id == id => Some(grants.clone()),
+        _ => None,
+    });
+    assert!(grants.contains(&"channel:/chats/1".to_string()));
+
+    // A client without grants: its messages come with none.
+    let other = "dave0000000000000000000000000001";
+    f.create(other);
+    f.subscribe(other, "/chats/1");
+    f.engine.connection(other, true);
+    f.publish("/chats/1", "four");
+    let grants = f.reply("messages without grants", |r| match r {
+        Reply::Messages {
+            client_id, grants, ..
+        } if client_id == other => Some(grants.clone()),
+        _ => None,
+    });
+    assert!(grants.is_empty());
+}
+
+#[test]
 fn destroy_removes_everything_and_tells_every_process() {
     let Some(mut f) = Fixture::new("destroy", 60_000, 60_000) else {
         return;
@@ -248,6 +337,10 @@ fn destroy_removes_everything_and_tells_every_process() {
     f.create("bob00000000000000000000000000001");
     f.subscribe("bob00000000000000000000000000001", "/a");
     f.subscribe("bob00000000000000000000000000001", "/b/**");
+    assert!(f.engine.submit(Op::Grant {
+        client_id: "bob00000000000000000000000000001".into(),
+        grants: vec!["channel:/a".into()],
+    }));
     f.publish("/a", "x");
     assert!(f.engine.submit(Op::DestroyClient {
         ticket: 4,

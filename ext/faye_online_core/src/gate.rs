@@ -10,6 +10,7 @@
 use crate::auth::Auth;
 use crate::channel;
 use crate::clock;
+use crate::engine::{Engine, Op};
 use crate::error::BayeuxError;
 use crate::message::{valid_client_id, Incoming, Verdict};
 use crate::outbox::{LogLevel, Outbox};
@@ -17,7 +18,7 @@ use crate::presence_worker::{Event, EventSender, MAX_QUEUED_EVENTS};
 use crate::served::{Served, ServedClient};
 use parking_lot::Mutex;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub(crate) struct Gate {
@@ -28,8 +29,10 @@ pub(crate) struct Gate {
     skipped_snapshots: AtomicUsize,
     /// With a secret, every identity must carry a token the app signed.
     secret: Option<Vec<u8>>,
-    /// Set while Faye's engine on Redis cannot reach Redis.
-    engine_down: Option<Arc<AtomicBool>>,
+    /// Faye's engine on Redis, when it is on: its state (Redis away), and
+    /// where the rooms a client showed a token for are recorded for every
+    /// process.
+    engine: Option<Arc<Engine>>,
 }
 
 impl Gate {
@@ -38,7 +41,7 @@ impl Gate {
         events: EventSender,
         secret: Option<&str>,
         outbox: Arc<Outbox>,
-        engine_down: Option<Arc<AtomicBool>>,
+        engine: Option<Arc<Engine>>,
     ) -> Gate {
         Gate {
             served,
@@ -46,7 +49,7 @@ impl Gate {
             outbox,
             skipped_snapshots: Default::default(),
             secret: secret.map(|s| s.as_bytes().to_vec()),
-            engine_down,
+            engine,
         }
     }
 
@@ -115,12 +118,7 @@ impl Gate {
         let client_id = msg.client_id.as_deref().filter(|c| valid_client_id(c));
         // Faye's engine cannot answer without Redis: a prompt refusal (the
         // client tries again) rather than a request held until Redis returns.
-        if msg.channel != "/meta/disconnect"
-            && self
-                .engine_down
-                .as_ref()
-                .is_some_and(|down| down.load(Ordering::SeqCst))
-        {
+        if msg.channel != "/meta/disconnect" && self.engine.as_ref().is_some_and(|e| e.is_down()) {
             return Verdict::Refuse(BayeuxError::unavailable(
                 "Redis is unavailable; try again in a moment",
             ));
@@ -154,7 +152,7 @@ impl Gate {
                     let known = {
                         let mut served = self.served.lock();
                         served.seen.remove(client_id);
-                        if self.engine_down.is_some() {
+                        if self.engine.is_some() {
                             served.note_gone(client_id);
                         }
                         served.clients.remove(client_id)
@@ -162,7 +160,7 @@ impl Gate {
                     // Not ours (or never authenticated): the store decides.
                     // With Faye's engine on Redis, a client this process
                     // made may have shown its identity to another one.
-                    if self.engine_down.is_some()
+                    if self.engine.is_some()
                         || !matches!(known, Some(ServedClient { auth: None, .. }))
                     {
                         self.send(Event::Disconnect {
@@ -256,10 +254,12 @@ impl Gate {
             if let Err(e) = auth.verify(secret, value, now / 1000) {
                 return Verdict::Refuse(e);
             }
-            if let Some(client_id) = msg.client_id.as_deref() {
+            if let Some(client_id) = msg.client_id.as_deref().filter(|c| valid_client_id(c)) {
                 if let Some(client) = self.served.lock().clients.get_mut(client_id) {
                     client.allow_room(room);
                 }
+                // The lists may reach the client through another process.
+                self.grant(client_id, room);
             }
         }
         Verdict::Pass
@@ -286,7 +286,7 @@ impl Gate {
     fn connect(&self, client_id: &str, auth: Auth, value: &Value, now: i64) -> Verdict {
         let mut served = self.served.lock();
         if !served.clients.contains_key(client_id) {
-            if self.engine_down.is_none() || served.is_gone(client_id) {
+            if self.engine.is_none() || served.is_gone(client_id) {
                 // Not a clientId of this process: Faye answers 401 itself.
                 return Verdict::Pass;
             }
@@ -329,12 +329,32 @@ impl Gate {
                 }
                 client.auth = Some(auth.clone());
                 drop(served);
+                if self.secret.is_some() {
+                    self.grant(client_id, &auth.room);
+                }
                 self.send(Event::Connect {
                     client_id: client_id.to_owned(),
                     auth,
                     at: now,
                 });
                 Verdict::Pass
+            }
+        }
+    }
+
+    /// With Faye's engine on Redis, records that `client_id` may receive
+    /// `room`'s lists, for whichever process delivers them (it is written
+    /// before the subscription that follows, as ops run in order).
+    fn grant(&self, client_id: &str, room: &str) {
+        if let Some(engine) = &self.engine {
+            if !engine.submit(Op::Grant {
+                client_id: client_id.to_owned(),
+                grants: vec![format!("room:{room}")],
+            }) {
+                self.outbox.log(
+                    LogLevel::Warn,
+                    "Faye's engine is behind or stopped: a room token was not recorded for other processes",
+                );
             }
         }
     }

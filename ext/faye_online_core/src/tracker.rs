@@ -50,7 +50,7 @@ pub struct Tracker {
     waker_fd: Mutex<Option<UnixStream>>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    engine: Option<Engine>,
+    engine: Option<Arc<Engine>>,
 }
 
 /// How much a tracker holds in memory, each bounded: clientIds served here
@@ -150,7 +150,7 @@ impl Tracker {
             ticker(ticker_tx, ticker_served, ticker_stop, gc_every)
         })?);
         let engine = match (&config.faye_engine, &config.redis_url) {
-            (Some(settings), Some(url)) => Some(Engine::start(
+            (Some(settings), Some(url)) => Some(Arc::new(Engine::start(
                 &EngineConfig {
                     redis_url: url.clone(),
                     namespace: config.namespace.clone(),
@@ -163,7 +163,7 @@ impl Tracker {
                     threads.push(spawn(name, &outbox, f)?);
                     Ok(())
                 },
-            )?),
+            )?)),
             _ => None,
         };
         if let Some(redis) = redis {
@@ -201,7 +201,7 @@ impl Tracker {
                 events_tx,
                 config.secret.as_deref(),
                 outbox.clone(),
-                engine.as_ref().map(Engine::down_flag),
+                engine.clone(),
             ),
             engine,
             pending: writes_pending,
@@ -219,7 +219,7 @@ impl Tracker {
 
     /// Faye's engine on Redis, when configured.
     pub fn engine(&self) -> Option<&Engine> {
-        self.engine.as_ref()
+        self.engine.as_deref()
     }
 
     /// The read end of the wake-up socket, handed over once to the host,
