@@ -103,7 +103,13 @@ module FayeOnline
       channel = message["channel"]
       if channel == "/meta/subscribe" && Array(message["subscription"]).include?(CHANNEL)
         token = message["ext"].is_a?(Hash) ? message["ext"]["dashboard_token"] : nil
-        message["error"] = "403:#{CHANNEL}:the dashboard needs its token" unless allowed?(token)
+        if allowed?(token)
+          # Its publications may reach the client through another process.
+          engine = @server.faye_engine
+          engine.grant(message["clientId"], ["dashboard"]) if engine.is_a?(RedisEngine)
+        else
+          message["error"] = "403:#{CHANNEL}:the dashboard needs its token"
+        end
       elsif channel == CHANNEL
         message["error"] = "403:#{CHANNEL}:only the server publishes here"
       end

@@ -6,9 +6,12 @@ module FayeOnline
   # user_changes go only to clients that showed a token for the room (the
   # tracker knows, in memory); the dashboard's channel only to clients that
   # subscribed to it with the dashboard's token; a private channel's
-  # messages only to clients that showed a token for it. No I/O.
+  # messages only to clients that showed a token for it. With Faye's
+  # engine on Redis, what a client showed another process comes with its
+  # messages (+grants+). No I/O.
   class DeliveryGuard
     LIST_SUFFIXES = ["/user_list", "/user_changes"].freeze
+    LIST_SUFFIX = %r{/user_(?:list|changes)\z}
 
     # may_receive: the tracker's answer for a room's lists (client_id, channel);
     # private_channels: a PrivateChannels, or nil.
@@ -26,12 +29,24 @@ module FayeOnline
         (!@private.nil? && @private.private?(channel))
     end
 
-    def allowed?(client_id, channel)
-      return @dashboard.member?(client_id) if channel == Dashboard::CHANNEL
-      return false if @private&.private?(channel) && !@private.granted?(client_id.to_s, channel)
-      return true if @private&.private?(channel) && !(@lists && channel.end_with?(*LIST_SUFFIXES))
+    # +grants+: the client's grants from Faye's engine on Redis ("room:<room>",
+    # "channel:<name>", "dashboard"), or nil.
+    def allowed?(client_id, channel, grants = nil)
+      client_id = client_id.to_s
+      return @dashboard.member?(client_id) || granted?(grants, "dashboard") if channel == Dashboard::CHANNEL
 
-      @may_receive.call(client_id.to_s, channel)
+      list = @lists && channel.end_with?(*LIST_SUFFIXES)
+      if @private&.private?(channel)
+        return false unless @private.granted?(client_id, channel) || granted?(grants, "channel:#{channel}")
+        return true unless list
+      end
+      @may_receive.call(client_id, channel) || (list && granted?(grants, "room:#{channel.sub(LIST_SUFFIX, '')}"))
+    end
+
+    private
+
+    def granted?(grants, grant)
+      !grants.nil? && grants.include?(grant)
     end
   end
 

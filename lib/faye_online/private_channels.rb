@@ -18,10 +18,16 @@ module FayeOnline
   # messages from any client without a grant, whatever form of
   # subscription brought them (a wildcard such as /chats/** or /**, a long
   # list). Grants live in this process's memory, and end with the client.
+  # With Faye's engine on Redis (#engine=), each grant and each client's
+  # uid is also recorded beside the client in Redis, before Faye
+  # subscribes it: the process that delivers its messages reads them with
+  # the messages, and a process that has not seen the client asks Redis
+  # (off the reactor, holding only that message) before it decides.
   # Never raises out of the extension.
   class PrivateChannels
     EXT_KEY = "faye_online_channel_tokens"
     TOKEN = /\A(\d{1,12})\.(\h{64})\z/
+    UNAVAILABLE = "503::Redis is unavailable; try again in a moment"
 
     # The token for +uid+ to subscribe to +channel+ until +expires+ (Unix
     # seconds): "<expires>.<hex HMAC-SHA256>".
@@ -35,7 +41,12 @@ module FayeOnline
       @secret = secret
       @uids = {}   # clientId => uid it connected as (accepted by the tracker)
       @grants = {} # clientId => channels it may receive and publish on
+      @engine = nil
     end
+
+    # Faye's engine on Redis (a RedisEngine), which shares grants between
+    # processes; nil on one process.
+    attr_writer :engine
 
     def any?
       !@patterns.empty?
@@ -57,8 +68,42 @@ module FayeOnline
     end
 
     def incoming(message, callback)
-      check(message)
-      callback.call(message)
+      unless unknown_subscriber?(message)
+        check(message)
+        return callback.call(message)
+      end
+
+      lookup(message["clientId"]) do |found|
+        if found
+          check(message)
+        else
+          message["error"] = UNAVAILABLE
+        end
+        callback.call(message)
+      end
+    end
+
+    # Yields once this process knows what +client_id+ showed any process:
+    # true, or false if Redis could not be asked. Without Faye's engine on
+    # Redis, at once.
+    def lookup(client_id)
+      return yield(true) unless @engine
+
+      @engine.grants(client_id) do |grants|
+        found = begin
+          adopt(client_id, grants) if grants
+          !grants.nil?
+        rescue StandardError
+          false
+        end
+        yield found
+      end
+    end
+
+    # Whether grants are shared with other processes (Faye's engine on
+    # Redis), so that a #lookup may find one this process has not seen.
+    def shared?
+      !@engine.nil?
     end
 
     def check(message)
@@ -78,7 +123,32 @@ module FayeOnline
     def remember(message)
       uid = message.dig("auth", "current_user", "uid")
       client_id = message["clientId"]
-      @uids[client_id] ||= uid if client_id.is_a?(String) && uid.is_a?(Integer)
+      return unless client_id.is_a?(String) && uid.is_a?(Integer) && !@uids.key?(client_id)
+
+      @uids[client_id] = uid
+      @engine&.grant(client_id, ["uid:#{uid}"])
+    end
+
+    # A subscription to a private channel from a client whose uid this
+    # process has not seen (it connected through another process).
+    def unknown_subscriber?(message)
+      return false unless @engine && any? && !message["error"] && message["channel"] == "/meta/subscribe"
+
+      client_id = message["clientId"]
+      client_id.is_a?(String) && !@uids.key?(client_id) &&
+        Array(message["subscription"]).any? { |c| c.is_a?(String) && !c.include?("*") && private?(c) }
+    end
+
+    # What Redis holds for a client: its uid, and its grants.
+    def adopt(client_id, grants)
+      grants.each do |grant|
+        kind, value = grant.split(":", 2)
+        case kind
+        when "uid" then @uids[client_id] ||= Integer(value, exception: false)
+        when "channel" then (@grants[client_id] ||= Set.new) << value
+        end
+      end
+      @uids.delete(client_id) if @uids[client_id].nil?
     end
 
     def subscribe(message)
@@ -99,7 +169,10 @@ module FayeOnline
         end
         granted << channel
       end
-      (@grants[client_id] ||= Set.new).merge(granted) unless granted.empty?
+      return if granted.empty?
+
+      (@grants[client_id] ||= Set.new).merge(granted)
+      @engine&.grant(client_id, granted.map { |channel| "channel:#{channel}" })
     end
 
     def refusal(client_id, channel, token)

@@ -40,9 +40,22 @@ module FayeOnline
       @private = private_channels
     end
 
+    # A publication on a private channel from a client this process has
+    # no grant for waits (only it) while Redis is asked whether another
+    # process granted it (Faye's engine on Redis).
     def incoming(message, callback)
-      check(message)
-      callback.call(message)
+      return callback.call(message) unless check(message) == :ask
+
+      client_id = message["clientId"]
+      @private.lookup(client_id) do |found|
+        channel = message["channel"]
+        if !found
+          message["error"] = PrivateChannels::UNAVAILABLE
+        elsif !@private.granted?(client_id, channel)
+          message["error"] = members_only(channel)
+        end
+        callback.call(message)
+      end
     end
 
     # Whether +channel+ matches one of the patterns.
@@ -64,10 +77,20 @@ module FayeOnline
       if server_only?(channel)
         message["error"] = "403:#{channel}:only the app publishes here"
       elsif @private&.private?(channel) && !@private.granted?(message["clientId"], channel)
-        message["error"] = "403:#{channel}:only the channel's members publish here"
+        return :ask if @private.shared? && message["clientId"].is_a?(String)
+
+        message["error"] = members_only(channel)
       end
+      nil
     rescue StandardError => e
       message["error"] = "500::#{e.class}"
+      nil
+    end
+
+    private
+
+    def members_only(channel)
+      "403:#{channel}:only the channel's members publish here"
     end
   end
 end

@@ -14,6 +14,9 @@ module FayeOnline
   #
   # Every delivery is authorized here as in MemoryEngine: a message on a
   # protected channel reaches a client only if +options[:guard]+ allows it.
+  # What a client showed a token for in any process (its grants) is kept
+  # in Redis beside it (#grant), and comes with its messages, so that the
+  # process that delivers them knows it without waiting on Redis.
   class RedisEngine
     # The longest clientId taken from a message (Faye's are 31 characters;
     # faye-redis for Node.js makes ids of the same kind).
@@ -142,6 +145,24 @@ module FayeOnline
 
     def disconnect; end
 
+    # Records, for every process, what +client_id+ showed a valid token
+    # for ("channel:<name>", "uid:<uid>", "dashboard"; the tracker records
+    # "room:<room>" itself). Called before Faye subscribes the client, so
+    # the grant is in Redis before any message the subscription brings.
+    def grant(client_id, grants)
+      return false unless client_id?(client_id) && !grants.empty?
+
+      @tracker._engine_grant(client_id, grants.map(&:to_s))
+    end
+
+    # Yields +client_id+'s grants (an Array of String) once Redis answers,
+    # or nil if it cannot be asked now. Never waits on the reactor.
+    def grants(client_id, &block)
+      return block.call([]) unless client_id?(client_id)
+
+      submit(block, :grants) { |ticket| @tracker._engine_grants(ticket, client_id) }
+    end
+
     # Whether a client of this process subscribed to +channel+: subscribers
     # live in Redis, so any publication may have some.
     def subscribers?(_channel)
@@ -188,7 +209,7 @@ module FayeOnline
       return unless callback
 
       case kind
-      when :create then callback.call(nil)
+      when :create, :grants then callback.call(nil)
       when :exists then callback.call(false)
       else callback.call
       end
@@ -213,6 +234,8 @@ module FayeOnline
       when :unsubscribed
         @server.trigger(:unsubscribe, client_id, reply.channel) if reply.flag
         callback&.call(true)
+      when :grants
+        callback&.call(reply.grants)
       when :destroyed
         reply.channels.each { |channel| @server.trigger(:unsubscribe, client_id, channel) }
         # The collector's: the client stopped polling every process.
@@ -240,13 +263,21 @@ module FayeOnline
     end
 
     # Messages taken from Redis for a client connected here. One it may
-    # not receive is dropped; if its connection closed meanwhile, they go
-    # back to the front of its queue for its next poll, here or elsewhere.
+    # not receive (by this process's tables and the grants that came with
+    # the messages) is dropped; if its connection closed meanwhile, they
+    # go back to the front of its queue for its next poll, here or
+    # elsewhere.
     def deliver(reply)
       client_id = reply.client_id
       messages = reply.messages
       if @guard
-        messages.select! { |m| !@guard.protected?(m["channel"]) || @guard.allowed?(client_id, m["channel"]) }
+        grants = nil
+        messages.select! do |m|
+          next true unless @guard.protected?(m["channel"])
+
+          grants ||= reply.grants
+          @guard.allowed?(client_id, m["channel"], grants)
+        end
       end
       return if messages.empty?
       return if @server.deliver(client_id, messages)

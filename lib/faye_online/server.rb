@@ -50,6 +50,7 @@ module FayeOnline
                  { type: MemoryEngine, guard: guard, created: created }
                end
       @adapter = Faye::RackAdapter.new(@api, mount: config.mount, timeout: config.timeout, engine: engine)
+      @private_channels.engine = @faye_engine if @faye_engine.is_a?(RedisEngine)
       @pending = {} # clientId => [[message, queued at], ...], awaiting a connection
       @closed = false
       @events = FayeOnline.events
@@ -171,7 +172,15 @@ module FayeOnline
         # With Faye's engine on Redis, a client destroyed by any process is
         # closed everywhere; that process ended its presence (at its
         # /meta/disconnect, or its last poll anywhere for the collector's).
-        engine.bind(:close) { |client_id| safely { @tracker._forget_client(client_id) } } if @faye_engine.is_a?(RedisEngine)
+        if @faye_engine.is_a?(RedisEngine)
+          engine.bind(:close) do |client_id|
+            safely do
+              @tracker._forget_client(client_id)
+              @private_channels.forget(client_id)
+              @dashboard.unsubscribed(client_id, Dashboard::CHANNEL)
+            end
+          end
+        end
         conn = EM.watch(io, Waker, server)
         conn.notify_readable = true
         drain

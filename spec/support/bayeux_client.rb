@@ -48,6 +48,16 @@ module FayeOnlineSpec
       [response.code, response.body]
     end
 
+    # Sends what the block sends through +url+ only (another process of
+    # the cluster, say); returns what the block returns.
+    def through(url)
+      saved = @uris
+      @uris = [URI(url)]
+      yield self
+    ensure
+      @uris = saved
+    end
+
     def handshake!
       reply = request("channel" => "/meta/handshake", "version" => "1.0",
                       "supportedConnectionTypes" => ["long-polling"])
