@@ -37,6 +37,7 @@ module FayeOnline
       @callbacks = {}
       @ticket = 0
       @connecting = {} # clientIds whose /meta/connect is on its way in
+      @pinged = nil # the clientId whose connect's check pinged it, while Faye connects it
       @taken = {} # clientId => messages taken with its connect's check
       proxy.bind("connection:open") { |client_id| @tracker._engine_connection(client_id, true) }
       proxy.bind("connection:close") { |client_id| @tracker._engine_connection(client_id, false) }
@@ -52,13 +53,14 @@ module FayeOnline
       submit(callback, :create) { |ticket| @tracker._engine_create_client(ticket, client_id) }
     end
 
-    # A /meta/connect's check also takes what waits for the client, so
-    # that its answer carries it (even a poll that asks for no wait).
+    # A /meta/connect's check also pings the client and takes what waits
+    # for it, in one call, so that its answer carries it (even a poll that
+    # asks for no wait).
     def client_exists(client_id, &callback)
       return callback&.call(false) unless client_id?(client_id)
 
       take = !@connecting.delete(client_id).nil?
-      submit(callback, :exists) { |ticket| @tracker._engine_client_exists(ticket, client_id, take) }
+      submit(callback, take ? :connect : :exists) { |ticket| @tracker._engine_client_exists(ticket, client_id, take) }
     end
 
     # As a Faye extension (after faye-online's own): notes which clientIds
@@ -101,7 +103,10 @@ module FayeOnline
       submit(callback, :destroy) { |ticket| @tracker._engine_destroy_client(ticket, client_id) }
     end
 
+    # Faye pings a client as it connects, right after its check: a
+    # connect's check has pinged it already.
     def ping(client_id)
+      return if client_id == @pinged
       return unless client_id?(client_id) && @server.timeout.is_a?(Numeric)
 
       @tracker._engine_ping(client_id)
@@ -210,13 +215,13 @@ module FayeOnline
 
       case kind
       when :create, :grants then callback.call(nil)
-      when :exists then callback.call(false)
+      when :exists, :connect then callback.call(false)
       else callback.call
       end
     end
 
     def answer(reply)
-      callback = reply.ticket.zero? ? nil : @callbacks.delete(reply.ticket)&.first
+      callback, kind = reply.ticket.zero? ? nil : @callbacks.delete(reply.ticket)
       client_id = reply.client_id
       case reply.kind
       when :created
@@ -227,7 +232,13 @@ module FayeOnline
         callback&.call(client_id)
       when :exists
         keep_taken(reply) if reply.flag
-        callback&.call(reply.flag)
+        # Faye's connect pings the client from within the callback.
+        @pinged = client_id if reply.flag && kind == :connect
+        begin
+          callback&.call(reply.flag)
+        ensure
+          @pinged = nil
+        end
       when :subscribed
         @server.trigger(:subscribe, client_id, reply.channel) if reply.flag
         callback&.call(true)

@@ -47,10 +47,11 @@ const DESTROY: &str = include_str!("lua/engine/destroy.lua");
 const PUBLISH: &str = include_str!("lua/engine/publish.lua");
 const ENQUEUE: &str = include_str!("lua/engine/enqueue.lua");
 const TAKE: &str = include_str!("lua/engine/take.lua");
+const CONNECT: &str = include_str!("lua/engine/connect.lua");
 const GC_LOCK: &str = include_str!("lua/engine/gc_lock.lua");
 
-/// How long a client's grants outlive its last poll through a faye-online
-/// process (a client is destroyed long before; this only bounds what a
+/// How long a client's grants outlive its last connect through a
+/// faye-online process (a client is destroyed long before; this only bounds what a
 /// client destroyed by another kind of process leaves).
 const GRANTS_TTL_MS: i64 = 86_400_000;
 /// How long the garbage collector's lock is held at most (as faye-redis).
@@ -84,8 +85,9 @@ pub enum Op {
         ticket: u64,
         client_id: String,
     },
-    /// With `take`, also takes the client's queue (for a `/meta/connect`,
-    /// whose answer then carries what was waiting).
+    /// With `take` (for a `/meta/connect`), in one call: also pings the
+    /// client if it exists (as Faye's engine does next for a connect) and
+    /// takes its queue, so that the answer carries what was waiting.
     ClientExists {
         ticket: u64,
         client_id: String,
@@ -305,6 +307,7 @@ struct Scripts {
     publish: Script,
     enqueue: Script,
     take: Script,
+    connect: Script,
     gc_lock: Script,
 }
 
@@ -315,16 +318,18 @@ impl Scripts {
             publish: Script::new(PUBLISH),
             enqueue: Script::new(ENQUEUE),
             take: Script::new(TAKE),
+            connect: Script::new(CONNECT),
             gc_lock: Script::new(GC_LOCK),
         }
     }
 
-    fn all(&self) -> [&Script; 5] {
+    fn all(&self) -> [&Script; 6] {
         [
             &self.destroy,
             &self.publish,
             &self.enqueue,
             &self.take,
+            &self.connect,
             &self.gc_lock,
         ]
     }
@@ -417,7 +422,8 @@ impl Runner {
     /// Sends the batch to Redis. If Redis is away, every op whose caller
     /// waits is answered with a failure at once, and the others are held
     /// until Redis is back (the gate refuses new work meanwhile).
-    fn run_batch(&mut self, batch: Vec<Op>) {
+    fn run_batch(&mut self, mut batch: Vec<Op>) {
+        coalesce_takes(&mut batch);
         let mut reloaded = false;
         loop {
             match self.try_batch(&batch) {
@@ -481,18 +487,19 @@ impl Runner {
                 Op::ClientExists {
                     client_id, take, ..
                 } => {
-                    pipe.cmd("ZSCORE").arg(&clients).arg(client_id);
                     if *take {
                         pipe.cmd("EVALSHA")
-                            .arg(self.scripts.take.get_hash())
+                            .arg(self.scripts.connect.get_hash())
                             .arg(0)
                             .arg(&ns)
                             .arg(client_id)
+                            .arg(exists_cutoff)
+                            .arg(now)
                             .arg(GRANTS_TTL_MS);
-                        shapes.push(2);
                     } else {
-                        shapes.push(1);
+                        pipe.cmd("ZSCORE").arg(&clients).arg(client_id);
                     }
+                    shapes.push(1);
                 }
                 Op::DestroyClient { client_id, .. } => {
                     pipe.cmd("EVALSHA")
@@ -547,8 +554,7 @@ impl Runner {
                         .arg(self.scripts.take.get_hash())
                         .arg(0)
                         .arg(&ns)
-                        .arg(client_id)
-                        .arg(GRANTS_TTL_MS);
+                        .arg(client_id);
                     shapes.push(1);
                 }
                 Op::Grant { client_id, grants } => {
@@ -605,17 +611,21 @@ impl Runner {
                 client_id,
                 take,
             } => {
-                let (score_value, (messages, grants)) = match value {
-                    Value::Array(mut pair) if take && pair.len() == 2 => {
-                        let taken = taken(pair.pop().unwrap_or(Value::Nil));
-                        (pair.pop().unwrap_or(Value::Nil), taken)
+                let (exists, (messages, grants)) = match value {
+                    Value::Array(items) if take && items.len() == 3 => {
+                        let mut items = items.into_iter();
+                        let exists = items.next().is_some_and(|v| int(&v) == 1);
+                        (exists, taken(Value::Array(items.collect())))
                     }
-                    other => (other, Default::default()),
+                    other => (
+                        !take && score(&other).is_some_and(|s| s > self.cutoff(1.6)),
+                        Default::default(),
+                    ),
                 };
                 Reply::Exists {
                     ticket,
                     client_id,
-                    exists: score(&score_value).is_some_and(|s| s > self.cutoff(1.6)),
+                    exists,
                     messages,
                     grants,
                 }
@@ -977,6 +987,26 @@ fn strings(v: Value) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// Keeps, of the takes of one client's queue in a batch, only the last:
+/// it takes everything queued before it, and whatever is queued after it
+/// (by any process) is announced on `<ns>/notifications/messages`, which
+/// brings another take. A wave of publications to the same subscribers
+/// then costs one take per subscriber, not one per message.
+fn coalesce_takes(batch: &mut Vec<Op>) {
+    let mut later: HashSet<&str> = HashSet::new();
+    let mut keep = vec![true; batch.len()];
+    for (i, op) in batch.iter().enumerate().rev() {
+        if let Op::EmptyQueue { client_id } = op {
+            keep[i] = later.insert(client_id.as_str());
+        }
+    }
+    if keep.iter().all(|k| *k) {
+        return;
+    }
+    let mut keep = keep.into_iter();
+    batch.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// What the take script answers: the messages, and the client's grants

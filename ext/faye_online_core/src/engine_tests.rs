@@ -190,7 +190,15 @@ fn clients_subscriptions_and_messages_in_faye_redis_layout() {
             .unwrap()
             == 1
     });
-    // A connect's check takes what waits, for its answer.
+    // A connect's check takes what waits, for its answer, and pings the
+    // client in the same call.
+    let _: () = redis::cmd("ZADD")
+        .arg(f.key("/clients"))
+        .arg("XX")
+        .arg(clock::now_ms() - 30_000)
+        .arg("alice0000000000000000000000001")
+        .query(f.redis())
+        .unwrap();
     assert!(f.engine.submit(Op::ClientExists {
         ticket: 5,
         client_id: "alice0000000000000000000000001".into(),
@@ -205,6 +213,34 @@ fn clients_subscriptions_and_messages_in_faye_redis_layout() {
     assert!(exists);
     assert_eq!(waiting.len(), 1);
     assert!(waiting[0].contains("\"hello\""));
+    let pinged: f64 = redis::cmd("ZSCORE")
+        .arg(f.key("/clients"))
+        .arg("alice0000000000000000000000001")
+        .query(f.redis())
+        .unwrap();
+    assert!(
+        pinged as i64 > clock::now_ms() - 5_000,
+        "not pinged: {pinged}"
+    );
+    // A connect for a client that does not exist creates nothing.
+    assert!(f.engine.submit(Op::ClientExists {
+        ticket: 6,
+        client_id: "nobody0000000000000000000000001".into(),
+        take: true,
+    }));
+    let exists = f.reply("exists, for nobody", |r| match r {
+        Reply::Exists {
+            ticket: 6, exists, ..
+        } => Some(*exists),
+        _ => None,
+    });
+    assert!(!exists);
+    let nobody: Option<f64> = redis::cmd("ZSCORE")
+        .arg(f.key("/clients"))
+        .arg("nobody0000000000000000000000001")
+        .query(f.redis())
+        .unwrap();
+    assert_eq!(nobody, None);
     f.publish("/chat/room", "hello");
     // A connection opens: its queue is taken on the next notification.
     f.engine.connection("alice0000000000000000000000001", true);
@@ -498,4 +534,29 @@ fn without_redis_a_waiting_caller_is_failed_at_once_and_the_engine_says_it_is_do
     assert_eq!(ticket, 7);
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(f.engine.is_down());
+}
+
+#[test]
+fn only_the_last_take_of_a_client_in_a_batch_is_sent() {
+    let take = |id: &str| Op::EmptyQueue {
+        client_id: id.into(),
+    };
+    let publish = Op::Publish {
+        message: "{}".into(),
+        channels: vec!["/a".into()],
+    };
+    let mut batch = vec![
+        take("a"),
+        take("b"),
+        publish.clone(),
+        take("a"),
+        take("a"),
+        take("c"),
+        take("b"),
+    ];
+    coalesce_takes(&mut batch);
+    assert_eq!(batch, vec![publish, take("a"), take("c"), take("b")]);
+    let mut alone = vec![take("a")];
+    coalesce_takes(&mut alone);
+    assert_eq!(alone, vec![take("a")]);
 }

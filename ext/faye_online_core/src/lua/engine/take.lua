@@ -1,7 +1,6 @@
 -- Takes every message queued for one client, with the client's grants
 -- when there are messages (what it may receive of protected channels).
--- ARGV: namespace, clientId, how long the grants outlive this take (ms).
--- Returns {messages, grants}.
+-- ARGV: namespace, clientId. Returns {messages, grants}.
 local base = ARGV[1] .. '/clients/' .. ARGV[2]
 local queue = base .. '/messages'
 local messages = redis.call('LRANGE', queue, 0, -1)
@@ -10,5 +9,4 @@ if #messages > 0 then
   redis.call('DEL', queue)
   grants = redis.call('SMEMBERS', base .. '/grants')
 end
-redis.call('PEXPIRE', base .. '/grants', ARGV[3])
 return {messages, grants}
