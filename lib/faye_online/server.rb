@@ -188,9 +188,12 @@ module FayeOnline
     end
 
     # Reads every wake-up byte, then does what the tracker queued.
+    # (It runs for every wake-up, so it reads without raising.)
     def on_readable(io)
-      loop { io.read_nonblock(4096) }
-    rescue IO::WaitReadable, EOFError
+      loop do
+        chunk = io.read_nonblock(4096, exception: false)
+        break unless chunk.is_a?(String) && chunk.bytesize == 4096
+      end
       drain
     end
 
