@@ -61,12 +61,22 @@ module Bench
   # when it cannot be read (not on this host).
   def mariadb_cpu_seconds
     pid = `pidof mariadbd 2>/dev/null`.split.first || `pidof mysqld 2>/dev/null`.split.first
-    return nil unless pid
+    pid && cpu_seconds(pid)
+  end
 
+  # CPU seconds (user and system, all threads) that process +pid+ has
+  # used, from /proc; nil when it cannot be read.
+  def cpu_seconds(pid)
     fields = File.read("/proc/#{pid}/stat").split(")").last.split
     (fields[11].to_i + fields[12].to_i) / Float(Etc.sysconf(Etc::SC_CLK_TCK))
   rescue SystemCallError
     nil
+  end
+
+  # The Redis server's own process id (on this host), or nil.
+  def redis_pid(redis)
+    pid = redis.info("server")["process_id"].to_i
+    pid.positive? && File.exist?("/proc/#{pid}/stat") ? pid : nil
   end
 
   # Seconds the block took.
