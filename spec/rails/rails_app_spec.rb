@@ -151,7 +151,8 @@ RSpec.describe "A Rails app", :integration do
           end
 
           def broadcast
-            FayeOnline.publish("/broadcast/news", { "text" => params[:text].to_s }, timeout: 3)
+            via = params[:via] == "http" ? :http : nil # nil: straight into Redis, as configured
+            FayeOnline.publish("/broadcast/news", { "text" => params[:text].to_s }, timeout: 3, via: via)
             head :no_content
           rescue FayeOnline::PublishError => e
             render plain: e.message, status: :service_unavailable
@@ -388,7 +389,7 @@ RSpec.describe "A Rails app", :integration do
       expect(forged.code).to eq "403"
     end
 
-    it "holds a private chat between two pages, and shows a broadcast from a controller on every page" do
+    it "holds a private chat between two pages, and shows broadcasts from a controller (through Redis, over HTTP) on every page" do
       run_in_app("bundle", "exec", "rails", "db:migrate")
       app = "http://127.0.0.1:#{start_rails}"
       ann = new_user("ann")
@@ -413,12 +414,20 @@ RSpec.describe "A Rails app", :integration do
       @browser.eval("eve", "window.say('let me in'); true")
       eventually { expect(@browser.eval("eve", "window.sent")).to include("only the channel's members publish here") }
 
+      # Broadcasts from a controller action: straight into Faye's engine on
+      # Redis (the default with Redis configured), then over HTTP.
       response = Net::HTTP.post_form(URI("#{app}/broadcasts"), "text" => "no school tomorrow")
       expect(response.code).to eq "204"
       eventually do
         expect(messages.call("ann")).to eq ["hi bob", "no school tomorrow"]
         expect(messages.call("bob")).to eq ["hi bob", "no school tomorrow"]
         expect(messages.call("eve")).to eq ["no school tomorrow"]
+      end
+      response = Net::HTTP.post_form(URI("#{app}/broadcasts"), "text" => "bring a coat", "via" => "http")
+      expect(response.code).to eq "204"
+      eventually do
+        expect(messages.call("ann")).to eq ["hi bob", "no school tomorrow", "bring a coat"]
+        expect(messages.call("eve")).to eq ["no school tomorrow", "bring a coat"]
       end
       # A page cannot broadcast.
       spoof = "var p = faye.publish('/broadcast/news', { text: 'spoof' }); " \
