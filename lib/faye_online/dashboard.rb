@@ -42,6 +42,7 @@ module FayeOnline
       @token = server.config.dashboard_token
       @history = []
       @members = Set.new # clientIds subscribed to CHANNEL with the token
+      @engine = nil
       @lock = Mutex.new
       start_sampler if @token
     end
@@ -75,6 +76,10 @@ module FayeOnline
       @members.delete(client_id) if channel == CHANNEL
     end
 
+    # Faye's engine on Redis (a RedisEngine), where a holder of the token
+    # is recorded for every process; nil on one process.
+    attr_writer :engine
+
     # Whether the dashboard's publications may reach +client_id+.
     def member?(client_id)
       @members.include?(client_id)
@@ -105,8 +110,7 @@ module FayeOnline
         token = message["ext"].is_a?(Hash) ? message["ext"]["dashboard_token"] : nil
         if allowed?(token)
           # Its publications may reach the client through another process.
-          engine = @server.faye_engine
-          engine.grant(message["clientId"], ["dashboard"]) if engine.is_a?(RedisEngine)
+          @engine&.grant(message["clientId"], ["dashboard"])
         else
           message["error"] = "403:#{CHANNEL}:the dashboard needs its token"
         end

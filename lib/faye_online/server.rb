@@ -50,7 +50,10 @@ module FayeOnline
                  { type: MemoryEngine, guard: guard, created: created }
                end
       @adapter = Faye::RackAdapter.new(@api, mount: config.mount, timeout: config.timeout, engine: engine)
-      @private_channels.engine = @faye_engine if @faye_engine.is_a?(RedisEngine)
+      if @faye_engine.is_a?(RedisEngine)
+        @private_channels.engine = @faye_engine
+        @dashboard.engine = @faye_engine
+      end
       @pending = {} # clientId => [[message, queued at], ...], awaiting a connection
       @closed = false
       @events = FayeOnline.events
