@@ -8,6 +8,7 @@ require_relative "cost_to_faye"
 require_relative "writer"
 require_relative "publish"
 require_relative "engine"
+require_relative "reactor_instructions"
 require "etc"
 
 quick = ENV["BENCH_QUICK"] == "1"
@@ -42,5 +43,8 @@ $stdout.flush
 
 engine = Bench::Engine.run(subscribers: 10, messages: quick ? 200 : 600)
 Bench::Engine.report(engine)
+$stdout.flush
+
+Bench::ReactorInstructions.report(Bench::ReactorInstructions.run(runs: quick ? 2 : 3))
 
 puts format("Whole run: %.0f s.", Bench.now - started)
