@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "clock"
+
 module FayeOnline
   # Presence events for the app's own code:
   #
@@ -82,8 +84,8 @@ module FayeOnline
 
     # Waits up to +timeout+ seconds for the queued events to be handled.
     def drain(timeout = 5)
-      deadline = monotonic_now + timeout
-      sleep 0.01 while @handled < @pushed && monotonic_now < deadline
+      deadline = Clock.monotonic + timeout
+      sleep 0.01 while @handled < @pushed && Clock.monotonic < deadline
       @handled >= @pushed
     end
 
@@ -144,10 +146,6 @@ module FayeOnline
         require "logger"
         Logger.new($stderr).tap { |l| l.progname = "faye-online" }
       end
-    end
-
-    def monotonic_now
-      Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
   end
 end

@@ -6,6 +6,7 @@ require "securerandom"
 require "uri"
 require "faye"
 require_relative "error"
+require_relative "clock"
 
 module FayeOnline
   # The message could not be handed over to the Faye server.
@@ -57,10 +58,10 @@ module FayeOnline
     private
 
     def post(body)
-      deadline = monotonic_now + @timeout
+      deadline = Clock.monotonic + @timeout
       response = Net::HTTP.start(@uri.host, @uri.port, use_ssl: @uri.scheme == "https",
                                                        open_timeout: @timeout, read_timeout: @timeout) do |http|
-        http.read_timeout = [deadline - monotonic_now, 0.1].max
+        http.read_timeout = [deadline - Clock.monotonic, 0.1].max
         http.post(@uri.request_uri, body, "Content-Type" => "application/json")
       end
       raise PublishError, "the Faye server at #{@uri} answered HTTP #{response.code}" unless response.code == "200"
@@ -70,10 +71,6 @@ module FayeOnline
       raise PublishError, "the Faye server at #{@uri} answered something that is not Bayeux JSON"
     rescue SystemCallError, IOError, Timeout::Error, SocketError, OpenSSL::SSL::SSLError => e
       raise PublishError, "could not reach the Faye server at #{@uri} within #{@timeout} s: #{e.class}: #{e.message}"
-    end
-
-    def monotonic_now
-      Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
   end
 

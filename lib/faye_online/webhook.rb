@@ -5,6 +5,7 @@ require "net/http"
 require "openssl"
 require "securerandom"
 require "uri"
+require_relative "clock"
 
 module FayeOnline
   # Sends presence events to the app's URL (webhook_url:) as JSON batches:
@@ -98,7 +99,7 @@ module FayeOnline
                       "dropped #{@dropped} so far") if @dropped == 1 || (@dropped % 10_000).zero?
           return
         end
-        @pending << [monotonic_now + @delay, event]
+        @pending << [Clock.monotonic + @delay, event]
         @wake.broadcast
       end
       start
@@ -113,14 +114,14 @@ module FayeOnline
     # without waiting for the back-off, for up to +timeout+ seconds; true
     # when nothing is left.
     def flush(timeout = 10)
-      deadline = monotonic_now + timeout
+      deadline = Clock.monotonic + timeout
       @lock.synchronize do
         @flushing = true
         @pending.map! { |_, event| [0, event] }
         @wake.broadcast
       end
       start
-      sleep 0.02 while pending.positive? && monotonic_now < deadline
+      sleep 0.02 while pending.positive? && Clock.monotonic < deadline
       pending.zero?
     ensure
       @lock.synchronize { @flushing = false }
@@ -193,7 +194,7 @@ module FayeOnline
         loop do
           return nil if @closed && @pending.empty?
 
-          now = monotonic_now
+          now = Clock.monotonic
           if @pending.empty?
             @wake.wait(@lock)
           elsif @pending.first[0] > now
@@ -213,15 +214,15 @@ module FayeOnline
     # meanwhile (what is still unsent is given up, and logged).
     def wait_backoff(seconds)
       @lock.synchronize do
-        started = monotonic_now
+        started = Clock.monotonic
         deadline = started + seconds
-        until monotonic_now >= deadline || (@flushing && monotonic_now >= started + FLUSH_PAUSE)
+        until Clock.monotonic >= deadline || (@flushing && Clock.monotonic >= started + FLUSH_PAUSE)
           if @closed
             log(:error, "faye-online: webhook receiver #{redacted_url} still fails at close; " \
                         "#{@inflight[1].size + @pending.size} events were not sent")
             return true
           end
-          @wake.wait(@lock, [deadline - monotonic_now, FLUSH_PAUSE].min)
+          @wake.wait(@lock, [deadline - Clock.monotonic, FLUSH_PAUSE].min)
         end
         false
       end
@@ -273,10 +274,6 @@ module FayeOnline
 
     def log(level, text)
       @logger&.public_send(level, text)
-    end
-
-    def monotonic_now
-      Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
   end
 end

@@ -3,6 +3,7 @@
 require "fileutils"
 require "socket"
 require "tmpdir"
+require_relative "clock"
 
 module FayeOnline
   # `WORKERS=n rake faye:start`: n thin processes serving faye.ru on
@@ -120,13 +121,13 @@ module FayeOnline
     # Waits until every worker listens. A worker that exits first stops
     # everything at once, with its port named (its own output says why).
     def wait_for_workers(timeout: 60)
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      deadline = Clock.monotonic + timeout
       waiting = worker_ports.dup
       until waiting.empty? || @stopping
         exited = reap_exited
         abort "faye-online: the worker on port #{exited} exited before it answered" if exited
         waiting.reject! { |port| answering?(port) }
-        if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        if Clock.monotonic > deadline
           abort "faye-online: the workers on ports #{waiting.join(', ')} did not start within #{timeout} s"
         end
         sleep 0.1 unless waiting.empty?
@@ -179,12 +180,12 @@ module FayeOnline
 
     def stop_all
       @children.each_key { |pid| Process.kill("TERM", pid) rescue nil } # rubocop:disable Style/RescueModifier
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+      deadline = Clock.monotonic + 10
       until @children.empty?
         pid = Process.wait2(-1, Process::WNOHANG)&.first
         if pid
           @children.delete(pid)
-        elsif Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        elsif Clock.monotonic > deadline
           @children.each_key { |p| Process.kill("KILL", p) rescue nil } # rubocop:disable Style/RescueModifier
           break
         else
