@@ -88,6 +88,13 @@ module Bench
       plain_pid, plain_url = start_server("bench/plain_faye.ru")
       online_pid, online_url = start_server("bench/faye_online.ru", "BENCH_REDIS_URL" => Bench::REDIS_URL,
                                                                   "BENCH_DATABASE_URL" => database)
+      redis_pid = Bench.redis_pid(redis)
+      pids = { plain: plain_pid, online: online_pid }
+      # CPU seconds so far of the Faye server, Redis and MariaDB (from /proc).
+      cpu_now = lambda do |server|
+        { faye: Bench.cpu_seconds(pids[server]).to_f, redis: redis_pid ? Bench.cpu_seconds(redis_pid).to_f : 0.0,
+          db: Bench.mariadb_cpu_seconds.to_f }
+      end
       transports = %w[steady cycles].product(%w[long-polling websocket]).map do |workload, transport|
         rate_key = workload == "steady" ? :messages_per_s : :cycles_per_s
         runs = { plain: [], online: [] }
@@ -96,12 +103,12 @@ module Bench
         # round each, not counted.
         generator(workload, plain_url, transport, clients, 1, 1)
         generator(workload, online_url, transport, clients, 1, 1)
-        db_cpu = { plain: 0.0, online: 0.0 }
+        cpu = { plain: Hash.new(0.0), online: Hash.new(0.0) }
         rounds.times do
           %i[plain online].each do |server|
-            cpu = Bench.mariadb_cpu_seconds
+            before = cpu_now.call(server)
             runs[server] << generator(workload, server == :plain ? plain_url : online_url, transport, clients, seconds, 1)
-            db_cpu[server] += Bench.mariadb_cpu_seconds - cpu if cpu
+            cpu_now.call(server).each { |k, v| cpu[server][k] += v - before[k] }
           end
         end
         summary = runs.transform_values do |list|
@@ -109,10 +116,15 @@ module Bench
             p99_ms: Bench.median(list.map { |r| r[:latency_p99_ms] }),
             max_ms: list.map { |r| r[:latency_max_ms] }.max, errors: list.sum { |r| r[:errors] } }
         end
+        # CPU seconds per 1,000 messages (steady) or cycles, by process.
+        %i[plain online].each do |server|
+          units = runs[server].sum { |r| r[rate_key] * seconds }
+          summary[server][:cpu_per_1000] = cpu[server].transform_values { |v| v * 1000 / units } if units.positive?
+        end
         # MariaDB's CPU per cycle: what the SQL writes cost the machine.
         if workload == "cycles"
           cycles = runs[:online].sum { |r| r[rate_key] * seconds }
-          summary[:online][:db_ms_per_cycle] = db_cpu[:online] * 1000 / cycles if cycles.positive?
+          summary[:online][:db_ms_per_cycle] = cpu[:online][:db] * 1000 / cycles if cycles.positive?
         end
         { workload: workload, transport: transport, ratio: summary[:online][:per_s] / summary[:plain][:per_s], **summary }
       end
@@ -136,6 +148,18 @@ module Bench
         out.puts format("| %s | %s | %.0f | %.0f | %.2f (%s) | %.1f / %.1f | %.1f / %.1f |", t[:workload], t[:transport],
                         t[:plain][:per_s], t[:online][:per_s], t[:ratio], t[:ratio] >= 0.95 ? "met" : "missed",
                         t[:plain][:p99_ms], t[:plain][:max_ms], t[:online][:p99_ms], t[:online][:max_ms])
+      end
+      out.puts
+      out.puts "CPU seconds per 1,000 messages (steady) or cycles, by process (from /proc; the load generator's own " \
+               "not counted):"
+      out.puts
+      out.puts "| workload | transport | Faye alone: thin / Redis / MariaDB | with faye-online: thin / Redis / MariaDB |"
+      out.puts "|---|---|---|---|"
+      r[:transports].each do |t|
+        a = t[:plain][:cpu_per_1000] || {}
+        b = t[:online][:cpu_per_1000] || {}
+        out.puts format("| %s | %s | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f |", t[:workload], t[:transport],
+                        a[:faye].to_f, a[:redis].to_f, a[:db].to_f, b[:faye].to_f, b[:redis].to_f, b[:db].to_f)
       end
       db = r[:transports].filter_map { |t| t[:online][:db_ms_per_cycle] }
       if db.any?
