@@ -30,6 +30,10 @@ require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
 #                                        namespace: "faye", gc: 5)
 #   run $faye_server
 module FayeOnline
+  # Where the browser client reports its page's state; the server handles
+  # it and delivers it to nobody.
+  PAGE_STATE_CHANNEL = "/faye-online/state"
+
   class << self
     # The tracker of the server built in this process, if any.
     attr_reader :server
@@ -152,6 +156,23 @@ module FayeOnline
     # Seconds +uid+ spent in +time_channel+, counting a running session.
     def online_time(uid, time_channel)
       reader.online_time(uid, time_channel)
+    end
+
+    # A user's time in a lesson from the interval ledger, to the
+    # millisecond: {"attended_ms" => n, "engaged_ms" => n}. Attended is the
+    # union of the user's pages' open time, engaged the union of the time
+    # one of them was active (shown and in use). Counts the intervals that
+    # ended (a page that left, went idle or hidden); online_time counts the
+    # running session too.
+    def lesson_time(uid, time_channel)
+      reader.lesson_time(uid, time_channel)
+    end
+
+    # The interval ledger's rows of a lesson (of one user with user:), in
+    # order of start: hashes with "uid", "lesson", "client_id", "measure"
+    # ("attended" or "engaged"), "started_ms", "ended_ms" and "ended_by".
+    def intervals(time_channel, user: nil)
+      reader.intervals(time_channel, user)
     end
 
     # The token that proves a page's claim, signed on the app's server with

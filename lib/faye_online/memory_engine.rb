@@ -35,6 +35,8 @@ module FayeOnline
 
     def publish(message, channels)
       channel = message["channel"]
+      # A page's state is the server's alone (the extension handled it).
+      return if channel == PAGE_STATE_CHANNEL
       return super unless @guard&.protected?(channel)
 
       @server.debug("Publishing message ?", message)

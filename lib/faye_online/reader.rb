@@ -20,6 +20,16 @@ module FayeOnline
       @native._online_time(Integer(uid), time_channel.to_s)
     end
 
+    # {"attended_ms" => n, "engaged_ms" => n} from the interval ledger.
+    def lesson_time(uid, lesson)
+      @native._lesson_time(Integer(uid), lesson.to_s)
+    end
+
+    # The interval ledger's rows of +lesson+ (of +uid+, or everyone's).
+    def intervals(lesson, uid = nil)
+      @native._intervals(lesson.to_s, uid.nil? ? nil : Integer(uid))
+    end
+
     # {"source" => "hot" | "sql", "rooms" => [...], "lessons" => [...]}; a
     # lesson's users carry "started_ms" (ms since the epoch, or nil).
     def status

@@ -125,6 +125,9 @@ module FayeOnline
     end
 
     def publish(message, channels)
+      # A page's state is the server's alone (the extension handled it).
+      return if message["channel"] == PAGE_STATE_CHANNEL
+
       @server.debug("Publishing message ?", message)
       unless @tracker._engine_publish(JSON.generate(message), channels.map(&:to_s))
         @logger&.warn("faye-online: a message on #{message['channel']} was not published: Faye's engine is behind or stopped")

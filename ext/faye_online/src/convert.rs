@@ -2,6 +2,7 @@
 //! message, the configuration), Rust to Ruby at the way out (lists,
 //! status, sessions, publication data), each converted once.
 
+use faye_online_core::channel::PAGE_STATE_CHANNEL;
 use faye_online_core::error::BayeuxError;
 use faye_online_core::{Config, Incoming, User};
 use magnus::value::ReprValue;
@@ -169,11 +170,25 @@ pub fn incoming_from(ruby: &Ruby, message: RHash) -> Incoming {
         },
         None => Vec::new(),
     };
+    let channel = string_field(message, "channel").unwrap_or_default();
+    // Read only on the two channels that use them.
+    let page_state = (channel == PAGE_STATE_CHANNEL)
+        .then(|| message.get("data").and_then(RHash::from_value))
+        .flatten()
+        .and_then(|data| string_field(data, "state"));
+    let closing = channel == "/meta/disconnect"
+        && message
+            .get("ext")
+            .and_then(RHash::from_value)
+            .and_then(|ext| ext.get("faye_online_leave"))
+            .is_some_and(|v| v.is_kind_of(ruby.class_true_class()));
     Incoming {
-        channel: string_field(message, "channel").unwrap_or_default(),
+        channel,
         client_id: string_field(message, "clientId"),
         auth,
         subscription,
+        page_state,
+        closing,
     }
 }
 

@@ -110,6 +110,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     query.define_singleton_method("new", function!(RbQuery::new, 1))?;
     query.define_method("_online_users", method!(RbQuery::online_users, 1))?;
     query.define_method("_online_time", method!(RbQuery::online_time, 2))?;
+    query.define_method("_lesson_time", method!(RbQuery::lesson_time, 2))?;
+    query.define_method("_intervals", method!(RbQuery::intervals, 2))?;
     query.define_method("_status", method!(RbQuery::status, 0))?;
     query.define_method("_sessions", method!(RbQuery::sessions, 3))?;
     query.define_method("_failed_records", method!(RbQuery::failed_records, 0))?;

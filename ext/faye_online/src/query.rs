@@ -31,6 +31,28 @@ impl RbQuery {
         query(ruby, || rb_self.0.online_time(uid, &time))
     }
 
+    /// `{"attended_ms" => …, "engaged_ms" => …}` from the interval ledger.
+    pub fn lesson_time(
+        ruby: &Ruby,
+        rb_self: &Self,
+        uid: u64,
+        lesson: String,
+    ) -> Result<Value, Error> {
+        let time = query(ruby, || rb_self.0.lesson_time(uid, &lesson))?;
+        json_to_ruby(ruby, &serde_json::to_value(time).unwrap_or_default())
+    }
+
+    /// The interval ledger's rows of a lesson, as hashes.
+    pub fn intervals(
+        ruby: &Ruby,
+        rb_self: &Self,
+        lesson: String,
+        uid: Option<u64>,
+    ) -> Result<Value, Error> {
+        let rows = query(ruby, || rb_self.0.intervals(&lesson, uid))?;
+        json_to_ruby(ruby, &serde_json::to_value(rows).unwrap_or_default())
+    }
+
     /// `{"source" => …, "rooms" => […], "lessons" => […]}`; a lesson's
     /// users carry `started_ms`, an integer (ms since the epoch) or nil.
     pub fn status(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {

@@ -40,6 +40,10 @@ pub fn check(name: &str) -> Result<(), &'static str> {
 }
 
 /// The channel on which a room's online list is published.
+/// Where the browser client reports its page's state (`{"state":
+/// "active"}`); the server handles it and never delivers it.
+pub const PAGE_STATE_CHANNEL: &str = "/faye-online/state";
+
 pub fn user_list_channel(room: &str) -> String {
     format!("{room}/user_list")
 }

@@ -14,7 +14,8 @@ use crate::engine::{Engine, Op};
 use crate::error::BayeuxError;
 use crate::message::{valid_client_id, Incoming, Verdict};
 use crate::outbox::{LogLevel, Outbox};
-use crate::presence_worker::{Event, EventSender, MAX_QUEUED_EVENTS};
+use crate::presence::PageState;
+use crate::presence_worker::{Ending, Event, EventSender, MAX_QUEUED_EVENTS};
 use crate::served::{Served, ServedClient};
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -89,6 +90,7 @@ impl Gate {
             self.send(Event::Disconnect {
                 client_id: client_id.to_owned(),
                 at: last_seen,
+                why: Ending::Vanished,
             });
         }
     }
@@ -102,6 +104,7 @@ impl Gate {
         self.send(Event::Disconnect {
             client_id: client_id.to_owned(),
             at: last_ping_ms,
+            why: Ending::Vanished,
         });
     }
 
@@ -145,6 +148,16 @@ impl Gate {
                 if let Some(client_id) = client_id {
                     self.seen(client_id, now);
                 }
+                if msg
+                    .subscription
+                    .iter()
+                    .any(|s| s == channel::PAGE_STATE_CHANNEL)
+                {
+                    return Verdict::Refuse(BayeuxError::forbidden(
+                        channel::PAGE_STATE_CHANNEL,
+                        "page states go to the server only",
+                    ));
+                }
                 self.check_subscription(msg, now)
             }
             "/meta/disconnect" => {
@@ -166,6 +179,11 @@ impl Gate {
                         self.send(Event::Disconnect {
                             client_id: client_id.to_owned(),
                             at: now,
+                            why: if msg.closing {
+                                Ending::Closed
+                            } else {
+                                Ending::Left
+                            },
                         });
                     }
                 }
@@ -183,6 +201,7 @@ impl Gate {
             ch if ch == "/meta" || ch.starts_with("/meta/") => {
                 Verdict::Refuse(BayeuxError::bad_request(ch, "is not a Bayeux meta channel"))
             }
+            channel::PAGE_STATE_CHANNEL => self.page_state(msg, client_id, now),
             ch => {
                 if let Some(client_id) = client_id {
                     self.seen(client_id, now);
@@ -196,6 +215,64 @@ impl Gate {
                 Verdict::Pass
             }
         }
+    }
+
+    /// A page reports its state (`data.state`: active, idle or hidden).
+    /// Only a client that showed its identity may, at a bounded rate; the
+    /// report is handled here and delivered to nobody.
+    fn page_state(&self, msg: &Incoming, client_id: Option<&str>, now: i64) -> Verdict {
+        let Some(client_id) = client_id else {
+            return Verdict::Refuse(BayeuxError::bad_request(
+                "clientId",
+                "a page state needs the client's clientId",
+            ));
+        };
+        let Some(state) = msg.page_state.as_deref().and_then(PageState::parse) else {
+            return Verdict::Refuse(BayeuxError::bad_request(
+                "data.state",
+                "must be \"active\", \"idle\" or \"hidden\"",
+            ));
+        };
+        {
+            let mut served = self.served.lock();
+            let gone = served.is_gone(client_id);
+            match served.clients.get_mut(client_id) {
+                Some(client) if client.auth.is_none() => {
+                    return Verdict::Refuse(BayeuxError::forbidden(
+                        "clientId",
+                        "has not shown its identity (auth) in a /meta/connect",
+                    ))
+                }
+                Some(client) => {
+                    if !client.may_report_state(now) {
+                        return Verdict::Refuse(BayeuxError::unavailable(
+                            "too many page states from this client; send only changes",
+                        ));
+                    }
+                }
+                // With Faye's engine on Redis, a client of another process:
+                // the hot store knows whether it showed an identity.
+                None if self.engine.is_some() && !gone => {}
+                None => {
+                    return Verdict::Refuse(BayeuxError::forbidden(
+                        "clientId",
+                        "is not connected here",
+                    ))
+                }
+            }
+        }
+        if self.busy() {
+            return Verdict::Refuse(BayeuxError::unavailable(
+                "faye-online is behind with its work; send the state again in a moment",
+            ));
+        }
+        self.seen(client_id, now);
+        self.send(Event::State {
+            client_id: client_id.to_owned(),
+            state,
+            at: now,
+        });
+        Verdict::Pass
     }
 
     fn seen(&self, client_id: &str, now: i64) {

@@ -63,6 +63,89 @@ pub enum Record {
         credited_ms: i64,
         restored: bool,
     },
+    /// A stretch of one clientId's time in a lesson, for the interval
+    /// ledger (`faye_online_intervals`), in ms; `ended_by` says why it
+    /// ended (`left`, `closed`, `vanished`, `stopped`, `idle`, `hidden`).
+    Interval {
+        uid: u64,
+        time: String,
+        client_id: String,
+        measure: IntervalKind,
+        started_ms: i64,
+        ended_ms: i64,
+        ended_by: String,
+    },
+}
+
+/// What an interval of the ledger measures: the page was open
+/// (`Attended`) or in use (`Engaged`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalKind {
+    Attended,
+    Engaged,
+}
+
+impl IntervalKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            IntervalKind::Attended => "attended",
+            IntervalKind::Engaged => "engaged",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<IntervalKind> {
+        match name {
+            "attended" => Some(IntervalKind::Attended),
+            "engaged" => Some(IntervalKind::Engaged),
+            _ => None,
+        }
+    }
+}
+
+/// A row of the interval ledger.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Interval {
+    pub uid: u64,
+    pub lesson: String,
+    pub client_id: String,
+    pub measure: IntervalKind,
+    pub started_ms: i64,
+    pub ended_ms: i64,
+    pub ended_by: String,
+}
+
+/// A user's time in a lesson from the ledger, to the millisecond: the
+/// union of their clientIds' attended intervals, and of their engaged
+/// ones (a user with two tabs open, one in use, counts once).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LessonTime {
+    pub attended_ms: i64,
+    pub engaged_ms: i64,
+}
+
+impl LessonTime {
+    /// The union of `intervals` (one user's, one lesson's), clipped to
+    /// `window` (ms, start and end) when given.
+    pub fn of(intervals: &[Interval], window: Option<(i64, i64)>) -> LessonTime {
+        let union = |measure: IntervalKind| {
+            let mut spans = Vec::new();
+            for i in intervals.iter().filter(|i| i.measure == measure) {
+                let (mut s, mut e) = (i.started_ms, i.ended_ms.max(i.started_ms));
+                if let Some((from, to)) = window {
+                    (s, e) = (s.max(from), e.min(to));
+                }
+                if s < e {
+                    crate::presence::add_span(&mut spans, (s, e));
+                }
+            }
+            crate::presence::spans_len(&spans)
+        };
+        LessonTime {
+            attended_ms: union(IntervalKind::Attended),
+            engaged_ms: union(IntervalKind::Engaged),
+        }
+    }
 }
 
 /// One clientId's stay, from its login row to its logout row (none while

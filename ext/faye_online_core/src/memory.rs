@@ -3,7 +3,8 @@
 use crate::auth::{Auth, User};
 use crate::error::StoreError;
 use crate::presence::{
-    add_span, spans_len, ClientRecord, ConnectOutcome, DisconnectOutcome, HotStore,
+    add_span, spans_len, user_state, ClientRecord, ConnectOutcome, DisconnectOutcome, HotStore,
+    PageState, StateOutcome,
 };
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -27,6 +28,8 @@ struct State {
     timers: HashMap<String, HashMap<u64, Timer>>,
     /// (last seen, clientId), for finding stale clients oldest first.
     by_last_seen: BTreeSet<(i64, String)>,
+    /// clientId → the page state it last reported, and since when.
+    pages: HashMap<String, (PageState, i64)>,
 }
 
 #[derive(Default)]
@@ -53,7 +56,44 @@ impl State {
     }
 }
 
+impl State {
+    /// The user's state in `room` over their tabs there (see [`user_state`]).
+    fn user_state(&self, room: &str, uid: u64) -> Option<PageState> {
+        let ids = self.rooms.get(room).and_then(|r| r.get(&uid))?;
+        user_state(
+            ids.1
+                .iter()
+                .filter_map(|id| self.pages.get(id).map(|p| p.0)),
+        )
+    }
+}
+
 impl HotStore for MemoryStore {
+    fn set_state(
+        &self,
+        client_id: &str,
+        state: PageState,
+        at_ms: i64,
+    ) -> Result<Option<StateOutcome>, StoreError> {
+        let mut st = self.state.lock();
+        let Some((auth, _)) = st.clients.get(client_id) else {
+            return Ok(None);
+        };
+        let auth = auth.clone();
+        let previous = st.pages.get(client_id).copied();
+        let user_before = st.user_state(&auth.room, auth.user.uid);
+        if previous.is_none_or(|(p, _)| p != state) {
+            st.pages.insert(client_id.to_owned(), (state, at_ms));
+        }
+        let user_after = st.user_state(&auth.room, auth.user.uid);
+        Ok(Some(StateOutcome {
+            auth,
+            previous,
+            user_before,
+            user_after,
+        }))
+    }
+
     fn connect(
         &self,
         client_id: &str,
@@ -107,6 +147,8 @@ impl HotStore for MemoryStore {
         };
         st.by_last_seen.remove(&(seen, client_id.to_owned()));
         let uid = auth.user.uid;
+        let user_before = st.user_state(&auth.room, uid);
+        let page = st.pages.remove(client_id);
 
         let mut room_left = false;
         let mut room_vacated = false;
@@ -124,12 +166,16 @@ impl HotStore for MemoryStore {
             }
         }
 
+        let user_after = st.user_state(&auth.room, uid);
+        let user_state_now = (!room_left && user_after != user_before).then_some(user_after);
         let mut timer_started_at = None;
         let mut timer_ended_at = at_ms;
         let mut timer_credited_ms = 0;
+        let mut joined_ms = at_ms;
         if let Some(timers) = st.timers.get_mut(&auth.time) {
             if let Some(timer) = timers.get_mut(&uid) {
                 let joined = timer.ids.remove(client_id).unwrap_or(at_ms);
+                joined_ms = joined;
                 add_span(&mut timer.spans, (joined, at_ms.max(joined)));
                 if timer.ids.is_empty() {
                     timer_started_at = Some(timer.started);
@@ -151,6 +197,9 @@ impl HotStore for MemoryStore {
             timer_ended_at,
             timer_credited_ms,
             timer_restored: false,
+            joined_ms,
+            page,
+            user_state_now,
         }))
     }
 

@@ -13,6 +13,11 @@ pub struct Incoming {
     pub auth: Option<Result<Value, BayeuxError>>,
     /// The channels of a `/meta/subscribe`.
     pub subscription: Vec<String>,
+    /// On [`crate::channel::PAGE_STATE_CHANNEL`]: `data.state`, as sent
+    /// (`None` when missing or not a string).
+    pub page_state: Option<String>,
+    /// On `/meta/disconnect`: the page is going away (`ext.faye_online_leave`).
+    pub closing: bool,
 }
 
 /// What the host does with the message.
@@ -55,11 +60,23 @@ impl Incoming {
                 .collect(),
             _ => Vec::new(),
         };
+        let page_state = map
+            .get("data")
+            .and_then(|d| d.get("state"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let closing = map
+            .get("ext")
+            .and_then(|e| e.get("faye_online_leave"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         Ok(Incoming {
             channel,
             client_id,
             auth,
             subscription,
+            page_state,
+            closing,
         })
     }
 }

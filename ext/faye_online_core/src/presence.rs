@@ -54,6 +54,76 @@ pub struct DisconnectOutcome {
     /// The session was rebuilt after the hot store lost it (see
     /// [`HotStore::restore`]): it is known only from `timer_started_at`.
     pub timer_restored: bool,
+    /// When this clientId joined (ms): its attended interval runs from
+    /// then to the disconnect's instant.
+    pub joined_ms: i64,
+    /// The page state this clientId last reported, and since when (ms);
+    /// `None` if it reported none.
+    pub page: Option<(PageState, i64)>,
+    /// The user's state in the room over the tabs still there (see
+    /// [`user_state`]), when the user is still in the room and it changed.
+    pub user_state_now: Option<Option<PageState>>,
+}
+
+/// What a page reports of itself: in front of a user who uses it
+/// (`Active`), shown but untouched for a while (`Idle`), or not shown at
+/// all (`Hidden`). Only an active page's time is engaged time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PageState {
+    Active,
+    Idle,
+    Hidden,
+}
+
+impl PageState {
+    pub fn name(self) -> &'static str {
+        match self {
+            PageState::Active => "active",
+            PageState::Idle => "idle",
+            PageState::Hidden => "hidden",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<PageState> {
+        match name {
+            "active" => Some(PageState::Active),
+            "idle" => Some(PageState::Idle),
+            "hidden" => Some(PageState::Hidden),
+            _ => None,
+        }
+    }
+
+    /// One letter, as the Redis store keeps it.
+    pub fn letter(self) -> &'static str {
+        &self.name()[..1]
+    }
+
+    pub fn from_letter(letter: &str) -> Option<PageState> {
+        match letter {
+            "a" => Some(PageState::Active),
+            "i" => Some(PageState::Idle),
+            "h" => Some(PageState::Hidden),
+            _ => None,
+        }
+    }
+}
+
+/// A user's state over their tabs: active if any tab is, else idle if any
+/// is, else hidden if any reported hidden; `None` when no tab reported.
+pub fn user_state(tabs: impl IntoIterator<Item = PageState>) -> Option<PageState> {
+    tabs.into_iter().min()
+}
+
+/// What a clientId's report of its page state changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateOutcome {
+    pub auth: Auth,
+    /// The state it reported before, and since when (ms); `None` for its
+    /// first report. An engaged interval ends when this was `Active`.
+    pub previous: Option<(PageState, i64)>,
+    /// The user's state in the room before and after (see [`user_state`]).
+    pub user_before: Option<PageState>,
+    pub user_after: Option<PageState>,
 }
 
 /// Adds `span` to `spans` (sorted, disjoint), merging what overlaps or
@@ -117,6 +187,16 @@ pub trait HotStore: Send + Sync {
     /// When the user's timer in `time` started, if it runs.
     fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError>;
 
+    /// Records that `client_id` reported its page in `state` at `at_ms`.
+    /// `None` for a clientId the store does not hold; a report of the
+    /// state it is already in changes nothing (`previous` says so).
+    fn set_state(
+        &self,
+        client_id: &str,
+        state: PageState,
+        at_ms: i64,
+    ) -> Result<Option<StateOutcome>, StoreError>;
+
     /// Records when clientIds were last seen.
     fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError>;
 
@@ -129,6 +209,12 @@ pub trait HotStore: Send + Sync {
     /// Up to `limit` recorded clientIds last seen before `before_ms`, oldest first.
     fn stale_clients(&self, before_ms: i64, limit: usize)
         -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Whether what the store holds outlives this process (Redis, shared
+    /// by the site's processes), rather than dying with it (memory).
+    fn outlives_process(&self) -> bool {
+        false
+    }
 
     /// Sends a publication to every process sharing this store; `false`
     /// when the store is not shared and the caller delivers it itself.
@@ -201,6 +287,77 @@ pub mod contract {
         a_session_ends_with_its_latest_tab(store);
         a_gap_after_a_swept_tab_is_not_credited(store);
         lists_its_clients(store);
+        page_states_and_the_users_state(store);
+        a_disconnect_ends_the_page_state(store);
+    }
+
+    fn page_states_and_the_users_state(s: &dyn HotStore) {
+        use PageState::*;
+        let a = auth("/c13/room", "/c13/time", 13, "max");
+        assert_eq!(s.set_state("c13a", Active, 500).unwrap(), None, "unknown");
+        s.connect("c13a", &a, 1_000).unwrap();
+        s.connect("c13b", &a, 1_000).unwrap();
+        let first = s.set_state("c13a", Active, 1_100).unwrap().unwrap();
+        assert_eq!(first.auth, a);
+        assert_eq!(first.previous, None);
+        assert_eq!((first.user_before, first.user_after), (None, Some(Active)));
+        let out = s.set_state("c13b", Hidden, 1_200).unwrap().unwrap();
+        assert_eq!(
+            (out.user_before, out.user_after),
+            (Some(Active), Some(Active))
+        );
+        let same = s.set_state("c13a", Active, 1_300).unwrap().unwrap();
+        assert_eq!(
+            same.previous,
+            Some((Active, 1_100)),
+            "unchanged, since 1.1 s"
+        );
+        let out = s.set_state("c13a", Idle, 2_000).unwrap().unwrap();
+        assert_eq!(out.previous, Some((Active, 1_100)));
+        assert_eq!(
+            (out.user_before, out.user_after),
+            (Some(Active), Some(Idle))
+        );
+        let out = s.set_state("c13a", Hidden, 3_000).unwrap().unwrap();
+        assert_eq!(out.previous, Some((Idle, 2_000)));
+        assert_eq!(
+            (out.user_before, out.user_after),
+            (Some(Idle), Some(Hidden))
+        );
+        s.disconnect("c13a", 4_000).unwrap();
+        s.disconnect("c13b", 4_000).unwrap();
+        assert_eq!(s.set_state("c13a", Active, 5_000).unwrap(), None, "gone");
+    }
+
+    fn a_disconnect_ends_the_page_state(s: &dyn HotStore) {
+        use PageState::*;
+        let a = auth("/c14/room", "/c14/time", 14, "noa");
+        s.connect("c14a", &a, 1_000).unwrap();
+        s.connect("c14b", &a, 2_000).unwrap();
+        s.connect("c14c", &a, 2_500).unwrap();
+        s.set_state("c14a", Active, 1_000).unwrap();
+        s.set_state("c14b", Hidden, 2_000).unwrap();
+        let out = s.disconnect("c14a", 5_000).unwrap().unwrap();
+        assert_eq!(out.joined_ms, 1_000);
+        assert_eq!(out.page, Some((Active, 1_000)));
+        assert_eq!(
+            out.user_state_now,
+            Some(Some(Hidden)),
+            "the hidden tab is left"
+        );
+        let out = s.disconnect("c14c", 6_000).unwrap().unwrap();
+        assert_eq!((out.joined_ms, out.page), (2_500, None));
+        assert_eq!(out.user_state_now, None, "unchanged");
+        let out = s.disconnect("c14b", 7_000).unwrap().unwrap();
+        assert_eq!(out.page, Some((Hidden, 2_000)));
+        assert!(out.room_left);
+        assert_eq!(out.user_state_now, None, "the user left the room");
+        // Another user's state is theirs alone.
+        let b = auth("/c14/room", "/c14/time", 15, "oli");
+        s.connect("c15a", &b, 8_000).unwrap();
+        let out = s.set_state("c15a", Idle, 8_100).unwrap().unwrap();
+        assert_eq!((out.user_before, out.user_after), (None, Some(Idle)));
+        s.disconnect("c15a", 9_000).unwrap();
     }
 
     fn lists_its_clients(s: &dyn HotStore) {

@@ -12,10 +12,10 @@ use crate::channel;
 use crate::clock;
 use crate::config::Config;
 use crate::error::StoreError;
-use crate::ledger::Record;
+use crate::ledger::{IntervalKind, Record};
 use crate::lists::{user_changes_message, user_list_message};
 use crate::outbox::{EventKind, LogLevel, Notification, Outbox, PresenceEvent};
-use crate::presence::{ClientRecord, ConnectOutcome, HotStore};
+use crate::presence::{ClientRecord, ConnectOutcome, HotStore, PageState};
 use crate::query::Query;
 use crate::retry::retry_until_ok;
 use crate::served::Served;
@@ -40,6 +40,13 @@ pub(crate) enum Event {
     Disconnect {
         client_id: String,
         at: i64,
+        why: Ending,
+    },
+    /// A clientId reported its page's state.
+    State {
+        client_id: String,
+        state: PageState,
+        at: i64,
     },
     /// A new subscriber of a room's user_list (or, with `changes`, its
     /// user_changes) gets the whole list once.
@@ -58,6 +65,31 @@ pub(crate) enum Event {
     Resync,
     Barrier(Sender<()>),
     Stop,
+}
+
+/// Why a clientId's time ended, as the interval ledger says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// It sent `/meta/disconnect`.
+    Left,
+    /// Its page went away (the browser client's leave on `pagehide`).
+    Closed,
+    /// It stopped polling; its time ends at its last poll.
+    Vanished,
+    /// The server stopped while it was there (a store that dies with
+    /// the process).
+    Stopped,
+}
+
+impl Ending {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Ending::Left => "left",
+            Ending::Closed => "closed",
+            Ending::Vanished => "vanished",
+            Ending::Stopped => "stopped",
+        }
+    }
 }
 
 /// Events waiting for the worker at most: past it the gate refuses new
@@ -124,6 +156,7 @@ impl Event {
         match self {
             Event::Connect { .. } => "a connect",
             Event::Disconnect { .. } => "a disconnect",
+            Event::State { .. } => "a page state",
             Event::Snapshot { .. } => "a snapshot",
             Event::Touch(_) => "last-seen times",
             Event::Sweep => "a sweep",
@@ -255,7 +288,14 @@ impl Worker {
                 auth,
                 at,
             } => self.connect(&client_id, &auth, at),
-            Event::Disconnect { client_id, at } => self.disconnect(&client_id, at),
+            Event::Disconnect { client_id, at, why } => {
+                self.disconnect(&client_id, at, why);
+            }
+            Event::State {
+                client_id,
+                state,
+                at,
+            } => self.page_state(&client_id, state, at),
             Event::Snapshot {
                 client_id,
                 room,
@@ -297,6 +337,7 @@ impl Worker {
                 self.writes.barrier(ack);
             }
             Event::Stop => {
+                self.end_at_stop();
                 self.writes.stop();
                 return false;
             }
@@ -506,13 +547,17 @@ impl Worker {
         }
     }
 
-    fn disconnect(&self, client_id: &str, at: i64) {
+    fn disconnect(&self, client_id: &str, at: i64, why: Ending) {
         let outcome = self.with_hot("record a disconnect", || self.hot.disconnect(client_id, at));
         self.held.borrow_mut().remove(client_id);
         let Some(Some(out)) = outcome else {
             return;
         };
         let auth = &out.auth;
+        self.write_intervals(client_id, &out, at, why);
+        if let Some(now) = out.user_state_now {
+            self.publish_state(&auth.room, &auth.user, now);
+        }
         self.write(Record::Login {
             status: 0,
             uid: auth.user.uid,
@@ -554,6 +599,114 @@ impl Worker {
                 session: Some((started, out.timer_credited_ms)),
             });
         }
+    }
+
+    /// The ledger's intervals of a clientId that left at `at`: its
+    /// attended time, and its engaged time if its page was active.
+    fn write_intervals(
+        &self,
+        client_id: &str,
+        out: &crate::presence::DisconnectOutcome,
+        at: i64,
+        why: Ending,
+    ) {
+        let interval = |measure, started_ms: i64| Record::Interval {
+            uid: out.auth.user.uid,
+            time: out.auth.time.clone(),
+            client_id: client_id.to_owned(),
+            measure,
+            started_ms,
+            ended_ms: at.max(started_ms),
+            ended_by: why.name().to_owned(),
+        };
+        self.write(interval(IntervalKind::Attended, out.joined_ms));
+        if let Some((PageState::Active, since)) = out.page {
+            self.write(interval(IntervalKind::Engaged, since));
+        }
+    }
+
+    /// A page reported its state: an active page that stops being so ends
+    /// an engaged interval, and a change of the user's state (over their
+    /// tabs) is published on the room's user_changes.
+    fn page_state(&self, client_id: &str, state: PageState, at: i64) {
+        let Some(Some(out)) = self.with_hot("record a page state", || {
+            self.hot.set_state(client_id, state, at)
+        }) else {
+            return;
+        };
+        if let Some((PageState::Active, since)) = out.previous {
+            if state != PageState::Active {
+                self.write(Record::Interval {
+                    uid: out.auth.user.uid,
+                    time: out.auth.time.clone(),
+                    client_id: client_id.to_owned(),
+                    measure: IntervalKind::Engaged,
+                    started_ms: since,
+                    ended_ms: at.max(since),
+                    ended_by: state.name().to_owned(),
+                });
+            }
+        }
+        if out.user_after != out.user_before {
+            self.publish_state(&out.auth.room, &out.auth.user, out.user_after);
+        }
+    }
+
+    /// Publishes a user's new state on the room's user_changes (never on
+    /// user_list, whose messages stay as the old gem made them).
+    fn publish_state(&self, room: &str, user: &User, state: Option<PageState>) {
+        let Some(count) = self.with_hot("count a room", || self.hot.room_count(room)) else {
+            return;
+        };
+        let mut data = user_changes_message(room, count, None, None);
+        data["state"] = json!([{
+            "uid": user.uid,
+            "uname": user.uname,
+            "state": state.map(PageState::name),
+        }]);
+        self.send_out(channel::user_changes_channel(room), data);
+    }
+
+    /// At stop, with a store that dies with this process: every clientId
+    /// it holds ends now, so its time is credited and its intervals are
+    /// written before the process exits. (A shared store keeps them for
+    /// the other processes, whose sweep ends them if they stop polling.)
+    fn end_at_stop(&self) {
+        if self.hot.outlives_process() {
+            return;
+        }
+        let now = clock::now_ms();
+        let held: Vec<String> = self.held.borrow().keys().cloned().collect();
+        for client_id in held {
+            let Ok(Some(out)) = self.hot.disconnect(&client_id, now) else {
+                continue;
+            };
+            self.write_intervals(&client_id, &out, now, Ending::Stopped);
+            let auth = &out.auth;
+            self.write(Record::Login {
+                status: 0,
+                uid: auth.user.uid,
+                at_ms: now,
+                time: auth.time.clone(),
+                client_id: client_id.clone(),
+            });
+            if let Some(started) = out.timer_started_at {
+                self.write(Record::TimerStop {
+                    uid: auth.user.uid,
+                    time: auth.time.clone(),
+                    started_ms: started,
+                    credited_ms: out.timer_credited_ms,
+                    restored: out.timer_restored,
+                });
+            }
+            if out.room_left {
+                self.write(Record::RoomLeave {
+                    room: auth.room.clone(),
+                    uid: auth.user.uid,
+                });
+            }
+        }
+        self.held.borrow_mut().clear();
     }
 
     /// Tells the host's listeners (callbacks, webhooks) of a change.
@@ -630,7 +783,7 @@ impl Worker {
                 continue;
             }
             self.served.lock().clients.remove(&client_id);
-            self.disconnect(&client_id, last_seen);
+            self.disconnect(&client_id, last_seen, Ending::Vanished);
         }
     }
 }
@@ -671,6 +824,14 @@ mod tests {
         }
         fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
             self.0.touch(seen)
+        }
+        fn set_state(
+            &self,
+            id: &str,
+            state: PageState,
+            at: i64,
+        ) -> Result<Option<crate::presence::StateOutcome>, StoreError> {
+            self.0.set_state(id, state, at)
         }
         fn last_seen(&self, id: &str) -> Result<Option<i64>, StoreError> {
             self.0.last_seen(id)

@@ -105,6 +105,29 @@ impl Query {
 }
 
 impl Query {
+    /// The interval ledger's rows of `lesson` (one user's, or everyone's).
+    pub fn intervals(
+        &self,
+        lesson: &str,
+        uid: Option<u64>,
+    ) -> Result<Vec<ledger::Interval>, StoreError> {
+        if channel::check(lesson).is_err() {
+            return Ok(Vec::new());
+        }
+        self.durable.lock().intervals(lesson, uid)
+    }
+
+    /// A user's attended and engaged time in `lesson`, to the
+    /// millisecond, from the intervals that ended (the ledger).
+    pub fn lesson_time(&self, uid: u64, lesson: &str) -> Result<ledger::LessonTime, StoreError> {
+        Ok(ledger::LessonTime::of(
+            &self.intervals(lesson, Some(uid))?,
+            None,
+        ))
+    }
+}
+
+impl Query {
     /// The login/logout log as sessions, one per clientId (see
     /// [`DurableStore::sessions`]).
     pub fn sessions(

@@ -13,6 +13,8 @@
 //! | `time:<time>:started` | hash | uid → when the running timer started (ms) |
 //! | `time:<time>:restored` | hash | uid → 1 while the running session was rebuilt after Redis lost it |
 //! | `time:<time>:spans` | hash | uid → intervals of the clientIds that left the running session (`s:e,…`, ms) |
+//! | `clients:pages` | hash | clientId → the page state it last reported and since when (`a\|<ms>`, `i\|…`, `h\|…`) |
+//! | `room:<room>:pages` | hash | `<uid>:<a\|i\|h>` → how many of the user's tabs in the room are in that state |
 //!
 //! Every live clientId is one field of one hash, its values packed in one
 //! string (rooms and times are channel names, which hold no `|`; the name
@@ -24,7 +26,9 @@
 
 use crate::auth::{Auth, User};
 use crate::error::StoreError;
-use crate::presence::{ClientRecord, ConnectOutcome, DisconnectOutcome, HotStore};
+use crate::presence::{
+    ClientRecord, ConnectOutcome, DisconnectOutcome, HotStore, PageState, StateOutcome,
+};
 use parking_lot::Mutex;
 use redis::{Client, Connection, Script, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +45,7 @@ macro_rules! script {
 const CONNECT: &str = script!("lua/connect.lua");
 const DISCONNECT: &str = script!("lua/disconnect.lua");
 const RESTORE: &str = script!("lua/restore.lua");
+const STATE: &str = script!("lua/state.lua");
 
 pub struct RedisStore {
     client: Client,
@@ -49,6 +54,7 @@ pub struct RedisStore {
     connect_script: Script,
     disconnect_script: Script,
     restore_script: Script,
+    state_script: Script,
     /// Bumped each time a connection fails (see [`HotStore::generation`]).
     generation: AtomicU64,
     /// With Faye's engine on Redis: its clients key (`<ns>/clients`) and
@@ -69,6 +75,7 @@ impl RedisStore {
             connect_script: Script::new(CONNECT),
             disconnect_script: Script::new(DISCONNECT),
             restore_script: Script::new(RESTORE),
+            state_script: Script::new(STATE),
             generation: AtomicU64::new(0),
             faye_engine: None,
         })
@@ -340,9 +347,16 @@ impl HotStore for RedisStore {
         };
         match items.first().and_then(as_i64) {
             Some(0) => Ok(None),
-            Some(1) if items.len() == 10 => {
+            Some(1) if items.len() == 14 => {
                 let auth =
                     auth_from(&items[1..5]).ok_or_else(|| bad_reply("disconnect", &reply))?;
+                let page = as_string(&items[11])
+                    .and_then(|l| PageState::from_letter(&l))
+                    .zip(as_i64(&items[12]));
+                let user_state_now = match as_string(&items[13]).as_deref() {
+                    Some("-") | None => None,
+                    Some(letter) => Some(PageState::from_letter(letter)),
+                };
                 Ok(Some(DisconnectOutcome {
                     auth,
                     room_left: matches!(as_i64(&items[5]), Some(1 | 2)),
@@ -351,9 +365,42 @@ impl HotStore for RedisStore {
                     timer_ended_at: as_i64(&items[7]).unwrap_or(at_ms),
                     timer_credited_ms: as_i64(&items[8]).unwrap_or(0),
                     timer_restored: as_i64(&items[9]) == Some(1),
+                    joined_ms: as_i64(&items[10]).unwrap_or(at_ms),
+                    page,
+                    user_state_now,
                 }))
             }
             _ => Err(bad_reply("disconnect", &reply)),
+        }
+    }
+
+    fn set_state(
+        &self,
+        client_id: &str,
+        state: PageState,
+        at_ms: i64,
+    ) -> Result<Option<StateOutcome>, StoreError> {
+        let reply: Value = self.with_conn(|c| {
+            self.state_script
+                .arg(&self.prefix)
+                .arg(client_id)
+                .arg(state.letter())
+                .arg(at_ms)
+                .invoke(c)
+        })?;
+        let Value::Array(items) = &reply else {
+            return Err(bad_reply("state", &reply));
+        };
+        let letter = |v: &Value| as_string(v).and_then(|l| PageState::from_letter(&l));
+        match items.first().and_then(as_i64) {
+            Some(0) => Ok(None),
+            Some(1) if items.len() == 9 => Ok(Some(StateOutcome {
+                auth: auth_from(&items[1..5]).ok_or_else(|| bad_reply("state", &reply))?,
+                previous: letter(&items[5]).zip(as_i64(&items[6])),
+                user_before: letter(&items[7]),
+                user_after: letter(&items[8]),
+            })),
+            _ => Err(bad_reply("state", &reply)),
         }
     }
 
@@ -511,6 +558,10 @@ impl HotStore for RedisStore {
 
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    fn outlives_process(&self) -> bool {
+        true
     }
 
     fn restore(&self, clients: &[ClientRecord]) -> Result<Vec<String>, StoreError> {

@@ -22,7 +22,16 @@ pub(crate) struct ServedClient {
     /// With a secret: the rooms whose lists this client may receive, those
     /// it showed a valid token for (in its connect or a subscribe).
     pub(crate) may_watch: Vec<String>,
+    /// Page-state reports it may still send now, and when that was last
+    /// worked out (see [`ServedClient::may_report_state`]).
+    state_budget: (u32, i64),
 }
+
+/// Page-state reports a client may send in a burst, and how often one
+/// more is allowed after that (ms): the browser client sends only
+/// changes, debounced, far fewer.
+pub(crate) const STATE_BURST: u32 = 10;
+pub(crate) const STATE_EVERY_MS: i64 = 500;
 
 impl ServedClient {
     pub(crate) fn new(now: i64) -> ServedClient {
@@ -30,7 +39,30 @@ impl ServedClient {
             auth: None,
             last_seen: now,
             may_watch: Vec::new(),
+            state_budget: (STATE_BURST, now),
         }
+    }
+
+    /// Whether the client may report its page state at `now`: a burst of
+    /// [`STATE_BURST`], then one every [`STATE_EVERY_MS`].
+    pub(crate) fn may_report_state(&mut self, now: i64) -> bool {
+        let (left, since) = self.state_budget;
+        let earned = ((now - since).max(0) / STATE_EVERY_MS).min(STATE_BURST as i64) as u32;
+        let (left, since) = if earned > 0 {
+            (
+                (left + earned).min(STATE_BURST),
+                since + earned as i64 * STATE_EVERY_MS,
+            )
+        } else {
+            (left, since)
+        };
+        let since = if left == STATE_BURST { now } else { since };
+        if left == 0 {
+            self.state_budget = (0, since);
+            return false;
+        }
+        self.state_budget = (left - 1, since);
+        true
     }
 
     /// Notes a room this client showed a valid token for; a client keeps
@@ -76,5 +108,31 @@ impl Served {
 
     pub(crate) fn is_gone(&self, client_id: &str) -> bool {
         self.gone.contains(client_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_state_reports_are_rate_limited() {
+        let mut c = ServedClient::new(0);
+        for _ in 0..STATE_BURST {
+            assert!(c.may_report_state(10));
+        }
+        assert!(!c.may_report_state(20), "the burst is spent");
+        assert!(!c.may_report_state(20 + STATE_EVERY_MS - 30));
+        assert!(
+            c.may_report_state(10 + STATE_EVERY_MS),
+            "one more each 500 ms"
+        );
+        assert!(!c.may_report_state(10 + STATE_EVERY_MS + 1));
+        // A quiet client gets its whole burst back, no more.
+        let later = 1_000_000;
+        for _ in 0..STATE_BURST {
+            assert!(c.may_report_state(later));
+        }
+        assert!(!c.may_report_state(later));
     }
 }

@@ -41,6 +41,9 @@ pub fn create_schema(conn: &mut dyn SqlConn) {
         format!("CREATE TABLE faye_online_user_names ({id}, uid BIGINT NOT NULL, uname VARCHAR(255) NOT NULL, created_at {datetime}, updated_at {datetime})"),
         "CREATE UNIQUE INDEX index_faye_online_user_names_on_uid ON faye_online_user_names (uid)".to_string(),
         format!("CREATE TABLE faye_online_failed_records ({id}, record {text} NOT NULL, error {text} NOT NULL, created_at {datetime}, updated_at {datetime})"),
+        format!("CREATE TABLE faye_online_intervals ({id}, uid BIGINT NOT NULL, lesson VARCHAR(255) NOT NULL, client_id VARCHAR(64) NOT NULL, kind VARCHAR(16) NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL, ended_by VARCHAR(16) NOT NULL)"),
+        "CREATE UNIQUE INDEX index_faye_online_intervals_once ON faye_online_intervals (client_id, kind, started_ms)".to_string(),
+        "CREATE INDEX index_faye_online_intervals_on_lesson_uid ON faye_online_intervals (lesson, uid)".to_string(),
     ] {
         conn.execute(&ddl, &[]).unwrap();
     }
@@ -55,6 +58,7 @@ pub fn recreate_schema(conn: &mut dyn SqlConn) {
         "faye_user_login_logs",
         "faye_online_user_names",
         "faye_online_failed_records",
+        "faye_online_intervals",
     ] {
         conn.execute(&format!("DROP TABLE IF EXISTS {t}"), &[])
             .unwrap();

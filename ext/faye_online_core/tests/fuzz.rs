@@ -78,12 +78,13 @@ fn arbitrary_auth_never_panics_and_refused_auth_stores_nothing() {
         Just("/meta/subscribe"),
         Just("/classes/4/user_list"),
         Just("/chat"),
+        Just("/faye-online/state"),
     ];
     let n = std::sync::atomic::AtomicU64::new(0);
     runner
         .run(
-            &(json_value(), channels, 0u8..4),
-            |(auth, channel, client)| {
+            &(json_value(), channels, 0u8..4, prop::option::of(".{0,12}")),
+            |(auth, channel, client, state)| {
                 let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let id = format!("fuzz{client}x{k}");
                 tracker.handshake(&id);
@@ -92,6 +93,8 @@ fn arbitrary_auth_never_panics_and_refused_auth_stores_nothing() {
                     client_id: Some(id.clone()),
                     auth: Some(Ok(auth.clone())),
                     subscription: vec!["/classes/4/user_list".into()],
+                    page_state: state.clone(),
+                    closing: k.is_multiple_of(2),
                 };
                 let verdict = tracker.incoming(&msg);
                 if channel == "/meta/connect" {

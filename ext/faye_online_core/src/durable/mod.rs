@@ -17,7 +17,8 @@ use crate::auth::User;
 use crate::clock;
 use crate::error::StoreError;
 use crate::ledger::{
-    edit_list, edit_times, parse_times, parse_uid_list, seconds_in, Memberships, Record,
+    edit_list, edit_times, parse_times, parse_uid_list, seconds_in, Interval, IntervalKind,
+    Memberships, Record,
 };
 use crate::sql::{self, Param, SqlConn};
 use serde_json::{Map, Value};
@@ -139,7 +140,7 @@ impl DurableStore {
         let mut logins: Vec<&Record> = Vec::new();
         for record in records {
             match record {
-                Record::Login { .. } => logins.push(record),
+                Record::Login { .. } | Record::Interval { .. } => logins.push(record),
                 Record::RoomJoin { room, uid, uname } => {
                     names.insert(*uid, uname);
                     rooms.entry(room).or_default().push(record);
@@ -206,6 +207,7 @@ impl DurableStore {
                 })?;
             }
             s.insert_logins(logins)?;
+            s.insert_intervals(logins)?;
             s.conn()?.commit()
         })
     }
@@ -307,6 +309,48 @@ impl DurableStore {
             ),
             &params,
         )?;
+        Ok(())
+    }
+
+    /// Rows of the interval ledger: each at most once (its clientId, kind
+    /// and start are its unique key), so a batch retried after its commit
+    /// succeeded, or the same interval written by two processes, adds
+    /// nothing.
+    fn insert_intervals(&mut self, records: &[&Record]) -> Result<(), StoreError> {
+        let mut params = Vec::new();
+        let mut count = 0;
+        for record in records {
+            if let Record::Interval {
+                uid,
+                time,
+                client_id,
+                measure,
+                started_ms,
+                ended_ms,
+                ended_by,
+            } = record
+            {
+                params.extend([
+                    Param::Int(*uid as i64),
+                    time.as_str().into(),
+                    client_id.as_str().into(),
+                    measure.name().into(),
+                    Param::Int(*started_ms),
+                    Param::Int(*ended_ms),
+                    ended_by.as_str().into(),
+                ]);
+                count += 1;
+            }
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let conn = self.conn()?;
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; count].join(", ");
+        let insert = conn.dialect().insert_ignore(&format!(
+            "faye_online_intervals (uid, lesson, client_id, kind, started_ms, ended_ms, ended_by) VALUES {values}"
+        ));
+        conn.execute(&insert, &params)?;
         Ok(())
     }
 
@@ -451,6 +495,44 @@ impl DurableStore {
             &[text.into(), now.into(), Param::Int(id)],
         )?;
         Ok(())
+    }
+
+    /// The interval ledger's rows of `lesson` (of one user, or of all),
+    /// in order of start.
+    pub fn intervals(
+        &mut self,
+        lesson: &str,
+        uid: Option<u64>,
+    ) -> Result<Vec<Interval>, StoreError> {
+        let rows = self.guarded(|s| {
+            let select = "SELECT uid, client_id, kind, started_ms, ended_ms, ended_by FROM faye_online_intervals";
+            match uid {
+                Some(uid) => s.conn()?.all_rows(
+                    &format!("{select} WHERE lesson = ? AND uid = ? ORDER BY started_ms, id"),
+                    &[lesson.into(), Param::Int(uid as i64)],
+                ),
+                None => s.conn()?.all_rows(
+                    &format!("{select} WHERE lesson = ? ORDER BY started_ms, id"),
+                    &[lesson.into()],
+                ),
+            }
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(measure) = row[2].as_deref().and_then(IntervalKind::parse) else {
+                continue;
+            };
+            out.push(Interval {
+                uid: parse_int(&row, 0)? as u64,
+                lesson: lesson.to_owned(),
+                client_id: row[1].clone().unwrap_or_default(),
+                measure,
+                started_ms: parse_int(&row, 3)?,
+                ended_ms: parse_int(&row, 4)?,
+                ended_by: row[5].clone().unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 
     /// The uids in a room's online list.

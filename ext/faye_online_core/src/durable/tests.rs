@@ -254,10 +254,80 @@ fn two_writers(url: &str) {
     }
 }
 
+/// The interval ledger: a batch applied twice (a retry after a commit
+/// whose answer was lost) adds nothing; intervals written by three
+/// processes merge into one union per user.
+fn interval_ledger(url: &str) {
+    use crate::ledger::{IntervalKind, LessonTime};
+    let lesson = "/courses/5/lessons/9";
+    let interval = |uid, id: &str, measure, s, e, why: &str| Record::Interval {
+        uid,
+        time: lesson.into(),
+        client_id: id.into(),
+        measure,
+        started_ms: s,
+        ended_ms: e,
+        ended_by: why.into(),
+    };
+    use IntervalKind::{Attended, Engaged};
+    let t = 1_700_000_000_000;
+    // Three processes, each with one of user 7's tabs.
+    let mut a = DurableStore::new(url);
+    let mut b = DurableStore::new(url);
+    let mut c = DurableStore::new(url);
+    let batch_a = vec![
+        interval(7, "tab1", Attended, t, t + 60_000, "left"),
+        interval(7, "tab1", Engaged, t + 1_000, t + 20_000, "hidden"),
+        interval(7, "tab1", Engaged, t + 30_000, t + 60_000, "left"),
+    ];
+    a.apply_batch(&batch_a, None).unwrap();
+    a.apply_batch(&batch_a, None).unwrap();
+    b.apply_batch(
+        &[
+            interval(7, "tab2", Attended, t + 50_000, t + 90_500, "closed"),
+            interval(7, "tab2", Engaged, t + 55_000, t + 70_000, "idle"),
+            interval(8, "tab9", Attended, t, t + 10, "vanished"),
+        ],
+        None,
+    )
+    .unwrap();
+    c.apply(&interval(
+        7,
+        "tab3",
+        Attended,
+        t + 100_000,
+        t + 100_250,
+        "stopped",
+    ))
+    .unwrap();
+    let rows = a.intervals(lesson, Some(7)).unwrap();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert_eq!(rows[0].client_id, "tab1");
+    assert_eq!(rows[0].ended_by, "left");
+    assert_eq!(
+        LessonTime::of(&rows, None),
+        LessonTime {
+            attended_ms: 90_500 + 250,
+            engaged_ms: 19_000 + 40_000,
+        }
+    );
+    // Clipped to a window from 10 s to 100.1 s.
+    assert_eq!(
+        LessonTime::of(&rows, Some((t + 10_000, t + 100_100))),
+        LessonTime {
+            attended_ms: 80_500 + 100,
+            engaged_ms: 10_000 + 40_000,
+        }
+    );
+    assert_eq!(a.intervals(lesson, None).unwrap().len(), 7);
+    assert!(a.intervals("/elsewhere", None).unwrap().is_empty());
+}
+
 #[test]
 fn keeps_the_durable_contract_on_sqlite() {
     let db = TempSqlite::new("durable");
     contract(&db.url);
+    interval_ledger(&db.url);
 }
 
 #[test]
@@ -268,6 +338,7 @@ fn keeps_the_durable_contract_on_mysql() {
     let mut conn = sql::open(&url).expect("MySQL from FAYE_ONLINE_TEST_MYSQL_URL");
     recreate_schema(conn.as_mut());
     contract(&url);
+    interval_ledger(&url);
 }
 
 #[test]
@@ -276,6 +347,7 @@ fn keeps_the_durable_contract_on_postgres() {
         return;
     };
     contract(&url);
+    interval_ledger(&url);
 }
 
 /// A user who attended three thousand lessons: the widened column holds

@@ -3,8 +3,10 @@
 -- "s:e,s:e" sorted and disjoint; when it was the last clientId, the
 -- session's union is credited. Returns {0} for an unknown clientId, else
 -- {1, uid, uname, room, time, left the room, timer started at (or ''),
--- session end, credited ms, restored}; left the room is 0, 1, or 2 when
--- the user was the room's last.
+-- session end, credited ms, restored, joined, page state letter or '',
+-- its since or '', the user's state in the room after or '-' when
+-- unchanged}; left the room is 0, 1, or 2 when the user was the room's
+-- last.
 local cid, at = ARGV[2], tonumber(ARGV[3])
 local packed = redis.call('HGET', info_key(), cid)
 if not packed then return {0} end
@@ -14,6 +16,15 @@ local puid, proom, ptime, pjoined, puname = unpack_client(packed)
 if not puid then return {0} end
 local c = {puid, puname, proom, ptime, pjoined}
 local uid, room, time = c[1], c[3], c[4]
+local state_before = user_state(room, uid)
+local page, page_since = '', ''
+local current = redis.call('HGET', pages_key(), cid)
+if current then
+  redis.call('HDEL', pages_key(), cid)
+  page, page_since = string.match(current, '^(%a)|(%d+)$')
+  page, page_since = page or '', page_since or ''
+  if page ~= '' then count_page(room, uid, page, -1) end
+end
 local rk = room_key(room, 'tabs')
 local left = 0
 if redis.call('HINCRBY', rk, uid, -1) <= 0 then
@@ -44,6 +55,12 @@ for _, sp in ipairs(list) do
     merged[#merged + 1] = {sp[1], sp[2]}
   end
 end
+local state_now = '-'
+if left == 0 then
+  local after = user_state(room, uid)
+  if after ~= state_before then state_now = after end
+end
+local tail = {string.format('%.0f', joined), page, page_since, state_now}
 if remaining <= 0 then
   local sk = time_key(time, 'started')
   local started = redis.call('HGET', sk, uid) or ''
@@ -52,9 +69,9 @@ if remaining <= 0 then
   local restored = redis.call('HDEL', time_key(time, 'restored'), uid)
   local total = 0
   for _, sp in ipairs(merged) do total = total + sp[2] - sp[1] end
-  return {1, c[1], c[2], c[3], c[4], left, started, string.format('%.0f', merged[#merged][2]), string.format('%.0f', total), restored}
+  return {1, c[1], c[2], c[3], c[4], left, started, string.format('%.0f', merged[#merged][2]), string.format('%.0f', total), restored, unpack(tail)}
 end
 local parts = {}
 for i, sp in ipairs(merged) do parts[i] = string.format('%.0f:%.0f', sp[1], sp[2]) end
 redis.call('HSET', spk, uid, table.concat(parts, ','))
-return {1, c[1], c[2], c[3], c[4], left, '', string.format('%.0f', e), '0', 0}
+return {1, c[1], c[2], c[3], c[4], left, '', string.format('%.0f', e), '0', 0, unpack(tail)}

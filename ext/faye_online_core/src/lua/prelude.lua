@@ -19,3 +19,24 @@ end
 local function unpack_client(packed)
   return string.match(packed, '^(%d+)|([^|]*)|([^|]*)|(%d+)|(.*)$')
 end
+
+-- Page states: clients:pages holds clientId -> "<a|i|h>|<since ms>";
+-- room:<room>:pages counts, per user, the tabs in each state
+-- ("<uid>:a", "<uid>:i", "<uid>:h").
+local function pages_key() return p .. 'clients:pages' end
+
+-- The user's state over their tabs in the room: a, i, h or ''.
+local function user_state(room, uid)
+  local counts = redis.call('HMGET', room_key(room, 'pages'), uid .. ':a', uid .. ':i', uid .. ':h')
+  local letters = {'a', 'i', 'h'}
+  for k = 1, 3 do
+    if tonumber(counts[k] or '0') and tonumber(counts[k] or '0') > 0 then return letters[k] end
+  end
+  return ''
+end
+
+-- Counts one tab of the user in or out of a state's count.
+local function count_page(room, uid, letter, by)
+  local key, field = room_key(room, 'pages'), uid .. ':' .. letter
+  if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
+end

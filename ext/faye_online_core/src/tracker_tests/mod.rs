@@ -3,6 +3,7 @@
 //! have a file each.
 
 mod bounds;
+mod states;
 mod trust;
 mod writes;
 
@@ -52,6 +53,7 @@ fn connect(client_id: &str, uid: u64) -> Incoming {
                             "current_user": {"uid": uid, "uname": format!("u{uid}")}}),
         )),
         subscription: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -129,6 +131,7 @@ fn a_full_session_through_the_tracker() {
         client_id: Some(id.into()),
         auth: None,
         subscription: Vec::new(),
+        ..Default::default()
     };
     t.incoming(&disconnect("tab1"));
     t.session_ended("tab1");
@@ -171,6 +174,7 @@ fn a_session_makes_its_events_once() {
         client_id: Some(id.into()),
         auth: None,
         subscription: Vec::new(),
+        ..Default::default()
     };
     for id in ["tab1", "tab3", "tab2"] {
         t.incoming(&disconnect(id));

@@ -20,6 +20,7 @@ fn refuses_bad_input_and_stores_nothing() {
         client_id: Some("tab1".into()),
         auth: None,
         subscription: Vec::new(),
+        ..Default::default()
     };
     assert!(matches!(t.incoming(&publish), Verdict::Refuse(e) if e.code == 403));
     // A clientId this process never handshook is left to Faye (401).
@@ -69,6 +70,7 @@ fn with_a_secret_only_signed_claims_count() {
         client_id: Some("tab1".into()),
         auth: auth.map(Ok),
         subscription: vec!["/classes/4/user_list".into()],
+        ..Default::default()
     };
     assert!(refused(t.incoming(&subscribe(None))));
     assert!(refused(t.incoming(&subscribe(Some(signed(
@@ -124,6 +126,7 @@ fn with_a_secret_lists_reach_only_token_holders() {
         client_id: Some("teacher".into()),
         auth: Some(Ok(signed(1, "/classes/5"))),
         subscription: vec!["/classes/5/user_list".into()],
+        ..Default::default()
     };
     assert_eq!(t.incoming(&subscribe), Verdict::Pass);
     assert!(t.may_receive("teacher", "/classes/5/user_list"));
@@ -154,6 +157,7 @@ fn only_bayeux_meta_channels_pass() {
             client_id: Some("tab1".into()),
             auth: None,
             subscription: Vec::new(),
+            ..Default::default()
         };
         assert_eq!(t.incoming(&msg), Verdict::Pass, "{ch}");
     }
@@ -169,6 +173,7 @@ fn only_bayeux_meta_channels_pass() {
             client_id: Some("tab1".into()),
             auth: None,
             subscription: vec!["/classes/4/user_list".into()],
+            ..Default::default()
         };
         assert!(
             matches!(t.incoming(&msg), Verdict::Refuse(e) if e.code == 400),

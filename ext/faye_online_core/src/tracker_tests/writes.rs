@@ -255,9 +255,9 @@ fn records_the_database_refuses_are_set_aside_and_block_nothing() {
                     .any(|l| l.contains("faye_online_user_names.uname is in utf8"))
         },
     );
-    t.close(Duration::from_secs(5));
 
-    // The operator widens and converts the tables, and replays.
+    // The operator widens and converts the tables, and replays (while the
+    // server runs: at its stop, the memory store's users leave).
     for ddl in [
         "ALTER TABLE faye_user_online_times MODIFY online_times MEDIUMTEXT",
         "ALTER TABLE faye_online_user_names CONVERT TO CHARACTER SET utf8mb4",
@@ -272,4 +272,5 @@ fn records_the_database_refuses_are_set_aside_and_block_nothing() {
         .online_times(5)
         .unwrap()
         .contains_key(&started_key("/courses/new5/lessons/1")));
+    t.close(Duration::from_secs(5));
 }

@@ -1,0 +1,20 @@
+-- A clientId reports its page state. ARGV: prefix, clientId, state
+-- letter (a, i or h), at (ms). Returns {0} for an unknown clientId, else
+-- {1, uid, uname, room, time, previous letter or '', since or '', the
+-- user's state before, after}.
+local cid, letter, at = ARGV[2], ARGV[3], ARGV[4]
+local packed = redis.call('HGET', info_key(), cid)
+if not packed then return {0} end
+local uid, room, time, _, uname = unpack_client(packed)
+if not uid then return {0} end
+local prev, since = '', ''
+local current = redis.call('HGET', pages_key(), cid)
+if current then prev, since = string.match(current, '^(%a)|(%d+)$') end
+prev, since = prev or '', since or ''
+local before = user_state(room, uid)
+if prev ~= letter then
+  redis.call('HSET', pages_key(), cid, letter .. '|' .. at)
+  if prev ~= '' then count_page(room, uid, prev, -1) end
+  count_page(room, uid, letter, 1)
+end
+return {1, uid, uname, room, time, prev, since, before, user_state(room, uid)}

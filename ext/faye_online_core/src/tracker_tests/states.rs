@@ -1,0 +1,141 @@
+//! Page states: what a page reports of itself, the engaged intervals it
+//! makes, and the reports the gate refuses.
+
+use super::*;
+use crate::channel::PAGE_STATE_CHANNEL;
+use crate::ledger::{IntervalKind, LessonTime};
+
+fn state(id: &str, state: &str) -> Incoming {
+    Incoming {
+        channel: PAGE_STATE_CHANNEL.into(),
+        client_id: Some(id.into()),
+        page_state: Some(state.into()),
+        ..Default::default()
+    }
+}
+
+fn refused(verdict: Verdict) -> BayeuxError {
+    match verdict {
+        Verdict::Refuse(e) => e,
+        Verdict::Pass => panic!("passed"),
+    }
+}
+
+#[test]
+fn a_page_state_makes_engaged_intervals_and_is_published() {
+    let f = fixture("states");
+    let t = &f.tracker;
+    t.handshake("tab1");
+    t.handshake("tab2");
+    assert_eq!(t.incoming(&connect("tab1", 9)), Verdict::Pass);
+    assert_eq!(t.incoming(&connect("tab2", 9)), Verdict::Pass);
+    assert_eq!(t.incoming(&state("tab1", "active")), Verdict::Pass);
+    assert_eq!(t.incoming(&state("tab2", "hidden")), Verdict::Pass);
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(t.incoming(&state("tab1", "idle")), Verdict::Pass);
+    assert_eq!(t.incoming(&state("tab1", "active")), Verdict::Pass);
+    assert!(t.flush(Duration::from_secs(5)));
+    let states: Vec<Value> = publications_on(t, "/user_changes")
+        .into_iter()
+        .filter_map(|p| p.get("state").cloned())
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            json!([{"uid": 9, "uname": "u9", "state": "active"}]),
+            json!([{"uid": 9, "uname": "u9", "state": "idle"}]),
+            json!([{"uid": 9, "uname": "u9", "state": "active"}]),
+        ],
+        "the user's state over both tabs; tab2's hidden changed nothing"
+    );
+    let leave = Incoming {
+        channel: "/meta/disconnect".into(),
+        client_id: Some("tab1".into()),
+        closing: true,
+        ..Default::default()
+    };
+    t.incoming(&leave);
+    t.session_ended("tab2");
+    assert!(t.flush(Duration::from_secs(5)));
+    let rows = DurableStore::new(&f.db.url)
+        .intervals("/courses/5/lessons/1", Some(9))
+        .unwrap();
+    let summary: Vec<(&str, IntervalKind, &str)> = rows
+        .iter()
+        .map(|r| (r.client_id.as_str(), r.measure, r.ended_by.as_str()))
+        .collect();
+    use IntervalKind::{Attended, Engaged};
+    assert!(
+        summary.contains(&("tab1", Attended, "closed")),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&("tab2", Attended, "vanished")),
+        "{summary:?}"
+    );
+    assert!(summary.contains(&("tab1", Engaged, "idle")), "{summary:?}");
+    assert!(
+        summary.contains(&("tab1", Engaged, "closed")),
+        "{summary:?}"
+    );
+    assert_eq!(rows.len(), 4, "{summary:?}");
+    let time = LessonTime::of(&rows, None);
+    assert!(
+        time.engaged_ms >= 30 && time.engaged_ms <= time.attended_ms,
+        "{time:?}"
+    );
+}
+
+#[test]
+fn bad_page_states_are_refused_and_change_nothing() {
+    let f = fixture("bad_states");
+    let t = &f.tracker;
+    t.handshake("anon");
+    t.handshake("tab1");
+    assert_eq!(t.incoming(&connect("tab1", 9)), Verdict::Pass);
+    for bad in ["", "ACTIVE", "away", "active ", &"a".repeat(600)] {
+        assert_eq!(
+            refused(t.incoming(&state("tab1", bad))).code,
+            400,
+            "{bad:?}"
+        );
+    }
+    let mut no_data = state("tab1", "active");
+    no_data.page_state = None;
+    assert_eq!(refused(t.incoming(&no_data)).code, 400);
+    let mut no_client = state("tab1", "active");
+    no_client.client_id = None;
+    assert_eq!(refused(t.incoming(&no_client)).code, 400);
+    assert_eq!(
+        refused(t.incoming(&state("anon", "active"))).code,
+        403,
+        "no identity"
+    );
+    assert_eq!(
+        refused(t.incoming(&state("nobody", "active"))).code,
+        403,
+        "unknown"
+    );
+    // A flood: the burst passes, the rest is refused.
+    let answers: Vec<Verdict> = (0..30)
+        .map(|k| t.incoming(&state("tab1", if k % 2 == 0 { "active" } else { "idle" })))
+        .collect();
+    let passed = answers.iter().filter(|v| **v == Verdict::Pass).count();
+    assert_eq!(passed, crate::served::STATE_BURST as usize, "{answers:?}");
+    assert!(answers
+        .iter()
+        .any(|v| matches!(v, Verdict::Refuse(e) if e.code == 503)));
+    let subscribe = Incoming {
+        channel: "/meta/subscribe".into(),
+        client_id: Some("tab1".into()),
+        subscription: vec![PAGE_STATE_CHANNEL.into()],
+        ..Default::default()
+    };
+    assert_eq!(refused(t.incoming(&subscribe)).code, 403);
+    assert!(t.flush(Duration::from_secs(5)));
+    assert!(DurableStore::new(&f.db.url)
+        .intervals("/courses/5/lessons/1", None)
+        .unwrap()
+        .iter()
+        .all(|r| r.client_id == "tab1"));
+}
