@@ -31,6 +31,21 @@
  *
  *   channel_tokens: { "/chats/12": "<token>" }     in the options, or
  *   faye.faye_online_grant("/chats/12", token)     before subscribing
+ *
+ * Engaged time: the client tells the server when the page's state
+ * changes, and nothing else (never what was typed or clicked):
+ * "active" (shown and in use), "idle" (shown, but no input for
+ * idle_after seconds, default 120, and no <video> or <audio> playing) or
+ * "hidden" (another tab or a minimized window in front). Options:
+ *
+ *   page_state: false       send nothing (engaged time is then not measured)
+ *   idle_after: 120         seconds without input before the page is idle
+ *   confirm_after: 600      seconds of idleness before a "still_there" event,
+ *                           which a page can use to ask; any input (or
+ *                           faye.faye_online_active()) makes it active again
+ *
+ * Each change is announced with faye.bind("state", ...) ({state}) and a
+ * "faye-online:state" event on window.
  */
 (function (root) {
   "use strict";
@@ -57,6 +72,9 @@
     if (options.client_opts !== undefined && (options.client_opts === null || typeof options.client_opts !== "object")) fail("client_opts must be an object");
     if (options.auth_url !== undefined && (typeof options.auth_url !== "string" || options.auth_url === "")) fail("auth_url must be the URL of the app's fresh auth_opts");
     if (options.renew_auth !== undefined && typeof options.renew_auth !== "function") fail("renew_auth must be a function that gives fresh auth_opts");
+    ["idle_after", "confirm_after"].forEach(function (key) {
+      if (options[key] !== undefined && !(typeof options[key] === "number" && options[key] > 0)) fail(key + " must be a number of seconds above 0");
+    });
   }
 
   function checkAuth(auth) {
@@ -149,6 +167,7 @@
     function refused(message, callback) {
       var renewing = !!renew && Date.now() - renewedAt > 10000;
       tell("refused", { error: message.error, renewing: renewing });
+      if (!renewing && pageState) pageState.stop();
       if (!renewing) return callback(message);
       renewNow().then(function () {
         message.advice = { reconnect: "handshake", interval: 0 };
@@ -172,6 +191,7 @@
     };
 
     var clientId = null;
+    var pageState = trackPage(client, options, tell);
     client.addExtension({
       outgoing: function (message, callback) {
         if (message.channel === "/meta/connect" || message.channel === "/meta/subscribe") message.auth = auth;
@@ -188,7 +208,11 @@
         callback(message);
       },
       incoming: function (message, callback) {
-        if (message.channel === "/meta/handshake" && message.successful) clientId = message.clientId;
+        if (message.channel === "/meta/handshake" && message.successful) {
+          clientId = message.clientId;
+          // A new clientId starts with no state on the server.
+          if (pageState) pageState.resend();
+        }
         if (message.channel === "/meta/connect" && message.successful === false &&
             message.advice && message.advice.reconnect === "none") return refused(message, callback);
         callback(message);
@@ -224,6 +248,127 @@
     return client;
   }
 
+  var PAGE_STATE_CHANNEL = "/faye-online/state";
+  var INPUT_EVENTS = ["pointerdown", "pointermove", "keydown", "wheel", "touchstart", "scroll"];
+
+  // Follows the page's state (active, idle, hidden) and publishes each
+  // change on PAGE_STATE_CHANNEL: "idle" and "hidden" at once, "active"
+  // after a short debounce. Returns null when turned off or outside a
+  // browser.
+  function trackPage(client, options, tell) {
+    var doc = root.document;
+    if (options.page_state === false || !doc || !root.addEventListener) return null;
+    var idleAfter = (options.idle_after || 120) * 1000;
+    var confirmAfter = options.confirm_after ? options.confirm_after * 1000 : null;
+    var lastInput = Date.now();
+    var sent = null, shown = null, asked = false;
+    var sendTimer = null, idleTimer = null, confirmTimer = null, retryTimer = null;
+
+    function mediaPlaying() {
+      return Array.prototype.some.call(doc.querySelectorAll("video, audio"), function (media) {
+        return !media.paused && !media.ended && media.readyState > 2;
+      });
+    }
+
+    function current() {
+      if (doc.visibilityState === "hidden") return "hidden";
+      if (Date.now() - lastInput >= idleAfter && !mediaPlaying()) return "idle";
+      return "active";
+    }
+
+    var failures = 0, stopped = false;
+    function send(state) {
+      if (stopped) return;
+      sent = state;
+      var publication = client.publish(PAGE_STATE_CHANNEL, { state: state });
+      publication.callback(function () { failures = 0; });
+      publication.errback(function () {
+        // Refused (too many, the server busy, or sent before the connect
+        // that shows the identity): say it again later, a few times.
+        if (sent === state) sent = null;
+        failures += 1;
+        if (failures > 5 || retryTimer) return;
+        retryTimer = root.setTimeout(function () { retryTimer = null; evaluate(); }, 1000 * failures);
+      });
+    }
+
+    function evaluate() {
+      var state = current();
+      if (idleTimer) root.clearTimeout(idleTimer);
+      idleTimer = state === "active" ? root.setTimeout(evaluate, Math.max(50, idleAfter - (Date.now() - lastInput))) : null;
+      if (state === "idle" && confirmAfter && !asked && !confirmTimer) {
+        confirmTimer = root.setTimeout(function () {
+          confirmTimer = null;
+          if (current() !== "idle") return;
+          asked = true;
+          tell("still_there", { idle_ms: Date.now() - lastInput });
+        }, Math.max(0, confirmAfter - (Date.now() - lastInput - idleAfter)));
+      }
+      if (state !== shown) {
+        shown = state;
+        tell("state", { state: state });
+      }
+      if (state === sent) {
+        if (sendTimer) root.clearTimeout(sendTimer);
+        sendTimer = null;
+        return;
+      }
+      // Leaving "active" is told at once (a hidden tab's timers are
+      // throttled, and engaged time should end when the page stopped
+      // being used); coming back after a short debounce.
+      if (state !== "active") {
+        if (sendTimer) root.clearTimeout(sendTimer);
+        sendTimer = null;
+        return send(state);
+      }
+      if (!sendTimer) {
+        sendTimer = root.setTimeout(function () {
+          sendTimer = null;
+          var now = current();
+          if (now !== sent) send(now);
+        }, 300);
+      }
+    }
+
+    function input() {
+      lastInput = Date.now();
+      asked = false;
+      if (confirmTimer) root.clearTimeout(confirmTimer);
+      confirmTimer = null;
+      if (shown !== "active" || sent !== "active") evaluate();
+    }
+
+    INPUT_EVENTS.forEach(function (name) {
+      root.addEventListener(name, input, { capture: true, passive: true });
+    });
+    root.addEventListener("focus", input);
+    doc.addEventListener("visibilitychange", function () {
+      if (doc.visibilityState === "visible") lastInput = Date.now();
+      evaluate();
+    });
+    ["play", "pause", "ended"].forEach(function (name) {
+      doc.addEventListener(name, evaluate, true);
+    });
+    client.faye_online_active = input;
+    // After the page has bound its listeners to the client it was given.
+    root.setTimeout(evaluate, 0);
+    return {
+      // The server refused the page: nothing more is sent.
+      stop: function () { stopped = true; },
+      // After a new clientId: its state again, now and once more a moment
+      // later (the first may reach a process before the connect did).
+      resend: function () {
+        stopped = false;
+        failures = 0;
+        sent = null;
+        evaluate();
+        root.setTimeout(function () {
+          if (sent !== null) send(current());
+        }, 2000);
+      }
+    };
+  }
+
   // Tells the server that a client leaves, with a beacon: a request made
   // while a page unloads may be cancelled with it, a beacon is sent even so.
   // The body is a form (message=[...]), which Faye accepts from any origin
@@ -231,7 +376,8 @@
   function leave(url, clientId) {
     var nav = root.navigator;
     if (!clientId || !nav || typeof nav.sendBeacon !== "function" || typeof root.URLSearchParams !== "function") return false;
-    var message = [{ channel: "/meta/disconnect", clientId: clientId, id: "faye-online-leave" }];
+    var message = [{ channel: "/meta/disconnect", clientId: clientId, id: "faye-online-leave",
+                     ext: { faye_online_leave: true } }];
     try {
       return nav.sendBeacon(url, new root.URLSearchParams({ message: JSON.stringify(message) }));
     } catch (e) {
