@@ -18,6 +18,7 @@ require_relative "faye_online/webhook"
 require_relative "faye_online/publisher"
 require_relative "faye_online/private_channels"
 require_relative "faye_online/server"
+require_relative "faye_online/attendance"
 require_relative "faye_online/reports"
 require_relative "faye_online/railtie" if defined?(::Rails::Railtie)
 
@@ -175,6 +176,37 @@ module FayeOnline
       reader.intervals(time_channel, user)
     end
 
+    # Sets a lesson's scheduled window (Times, Dates, ISO 8601 strings or
+    # epoch seconds; a string without an offset is read in time_zone:).
+    # Attendance credits a lesson only the time inside its window.
+    #
+    #   FayeOnline.schedule("/courses/5/lessons/1", starts_at: "2026-12-01 09:00",
+    #                       ends_at: "2026-12-01 10:30", time_zone: "Europe/Paris")
+    def schedule(time_channel, starts_at:, ends_at:, time_zone: "UTC")
+      channel = time_channel.to_s
+      raise ArgumentError, "#{channel.inspect} is not a lesson channel such as /courses/5/lessons/1" unless
+        channel.match?(%r{\A(/[A-Za-z0-9_-]+)+\z}) && !channel.start_with?("/meta/", "/service/")
+
+      tz = Attendance.zone(time_zone)
+      starts = Attendance.ms(Attendance.time(starts_at, tz, "starts_at"))
+      ends = Attendance.ms(Attendance.time(ends_at, tz, "ends_at"))
+      raise ArgumentError, "ends_at must be after starts_at" unless ends > starts
+
+      reader.schedule(channel, starts, ends)
+    end
+
+    # Attendance in a scheduled lesson: per student, attended and engaged
+    # seconds and percent of the lesson (time outside its window is not
+    # counted), first join, last leave, and a status (present, late,
+    # left_early, absent) decided by the thresholds, which the answer
+    # carries. students: the uids the class should have (those who never
+    # came are absent); time_zone: for the times shown; attendance: to
+    # override the configured thresholds for this call.
+    def attendance(time_channel, students: nil, time_zone: "UTC", attendance: nil)
+      thresholds = attendance ? Attendance.thresholds(configuration.attendance.merge(attendance)) : configuration.attendance
+      Attendance.lesson(reader, time_channel.to_s, thresholds: thresholds, students: students, time_zone: time_zone)
+    end
+
     # The token that proves a page's claim, signed on the app's server with
     # the secret the Faye server verifies (see auth_opts).
     def auth_token(uid:, uname:, room_channel:, time_channel:, expires:, secret: configuration.secret)
@@ -211,9 +243,11 @@ module FayeOnline
       Reports.log(reader, user: user, from: from, to: to)
     end
 
-    # Writes by_lesson.csv and by_user.csv into dir:; returns their paths.
-    def report(dir:, from: nil, to: nil)
-      Reports.report(reader, dir: dir, from: from, to: to)
+    # Writes by_lesson.csv and by_user.csv (time from the login log), and
+    # attendance.csv and attendance.json (the lessons scheduled in the
+    # range, times in time_zone:) into dir:; returns their paths.
+    def report(dir:, from: nil, to: nil, time_zone: "UTC")
+      Reports.report(reader, dir: dir, from: from, to: to, time_zone: time_zone, thresholds: configuration.attendance)
     end
 
     # The records the database refused for good (a value too long for its

@@ -7,6 +7,7 @@ require_relative "blank"
 require_relative "database"
 require_relative "error"
 require_relative "publish_guard"
+require_relative "attendance"
 require "openssl"
 
 module FayeOnline
@@ -27,7 +28,7 @@ module FayeOnline
     KNOWN = %i[store redis_url host port database password namespace gc timeout mount
                database_url migrate logger secret max_pending_records faye_url dashboard full_lists demo
                webhook_url webhook_secret webhook_delay api_token server_publish server_token private
-               engine].freeze
+               engine attendance].freeze
 
     # The environment variable each option falls back to: the only names the
     # loader reads from ENV (the README's options table lists the same).
@@ -58,6 +59,13 @@ module FayeOnline
 
       @logger = @options[:logger]
       validate!
+    end
+
+    # The thresholds that decide each student's attendance status (see
+    # FayeOnline::Attendance): seconds late_after and early_by, and the
+    # percent of the lesson min_attended.
+    def attendance
+      Attendance.thresholds(@options[:attendance] || {})
     end
 
     # redis:// URL, or nil for the memory store.
@@ -279,6 +287,7 @@ module FayeOnline
     end
 
     def validate!
+      attendance
       if @options[:store] && !%i[redis memory].include?(@options[:store].to_sym)
         raise ConfigurationError, "store: must be :redis or :memory, not #{@options[:store].inspect}"
       end

@@ -30,6 +30,26 @@ module FayeOnline
       @native._intervals(lesson.to_s, uid.nil? ? nil : Integer(uid))
     end
 
+    # Every user's time in +lesson+, clipped to [from_ms, to_ms) when both
+    # are given (see Query::lesson_times in the core).
+    def lesson_times(lesson, from_ms = nil, to_ms = nil)
+      @native._lesson_times(lesson.to_s, from_ms, to_ms)
+    end
+
+    def schedule(lesson, starts_ms, ends_ms)
+      @native._schedule(lesson.to_s, Integer(starts_ms), Integer(ends_ms))
+    end
+
+    # {"lesson", "starts_ms", "ends_ms"} or nil.
+    def scheduled(lesson)
+      @native._scheduled(lesson.to_s)
+    end
+
+    # The lessons whose window starts in [from_ms, to_ms).
+    def schedules(from_ms, to_ms)
+      @native._schedules(Integer(from_ms), Integer(to_ms))
+    end
+
     # {"source" => "hot" | "sql", "rooms" => [...], "lessons" => [...]}; a
     # lesson's users carry "started_ms" (ms since the epoch, or nil).
     def status

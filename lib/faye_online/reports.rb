@@ -67,11 +67,37 @@ module FayeOnline
         "lessons" => lessons }
     end
 
-    # Writes two CSV files into `dir` and returns their paths:
-    #   by_lesson.csv  lesson, uid, uname, seconds, first_join, last_leave
-    #   by_user.csv    uid, uname, lesson, seconds, first_join, last_leave
-    # Times are ISO 8601 in UTC; last_leave is empty while a session is open.
-    def report(reader, dir:, from: nil, to: nil, now: Time.now)
+    # Writes four files into `dir` and returns their paths:
+    #   by_lesson.csv    lesson, uid, uname, seconds, first_join, last_leave
+    #   by_user.csv      uid, uname, lesson, seconds, first_join, last_leave
+    #   attendance.csv   per student of each lesson scheduled to start in
+    #                    [from, to): attended and engaged seconds and percent,
+    #                    first join, last leave, status, and the thresholds
+    #                    and time zone that decided it (Attendance)
+    #   attendance.json  the same, one object per lesson
+    # The login log's times are ISO 8601 in UTC (last_leave is empty while a
+    # session is open); attendance's are in `time_zone`.
+    def report(reader, dir:, from: nil, to: nil, now: Time.now, time_zone: "UTC",
+               thresholds: Attendance::DEFAULTS)
+      paths = login_report(reader, dir: dir, from: from, to: to, now: now)
+      tz = Attendance.zone(time_zone)
+      from_ms = from ? ms(to_time(from)) : 0
+      to_ms = to ? ms(to_time(to)) : ms(now)
+      lessons = reader.schedules(from_ms, to_ms).map do |scheduled|
+        Attendance.lesson(reader, scheduled["lesson"], thresholds: thresholds, time_zone: tz)
+      end
+      csv = File.join(dir, "attendance.csv")
+      CSV.open(csv, "w") do |out|
+        out << Attendance::CSV_COLUMNS
+        Attendance.csv_rows(lessons).each { |row| out << row.map { |cell| inert(cell) } }
+      end
+      json = File.join(dir, "attendance.json")
+      File.write(json, JSON.pretty_generate("time_zone" => tz.tzinfo.name,
+                                            "thresholds" => thresholds.transform_keys(&:to_s), "lessons" => lessons))
+      paths + [csv, json]
+    end
+
+    def login_report(reader, dir:, from:, to:, now:)
       rows = sessions(reader, from: from, to: to, now: now)
              .group_by { |s| [s["lesson"], s["uid"]] }
              .map do |(lesson, uid), group|

@@ -9,7 +9,9 @@
 #                              processes behind HAProxy, sharing Redis)
 #   rake faye_online:migrate   create or update faye-online's tables
 #   rake faye_online:status    who is online where, and whose timers run
-#   rake faye_online:report    CSV of time per lesson and per user
+#   rake faye_online:report    CSV of time per lesson and per user, and attendance
+#                              in scheduled lessons (TIME_ZONE=Europe/Paris)
+#   rake faye_online:schedule  load lessons' windows from a CSV (FILE=lessons.csv)
 #   rake db:migrate            the same as faye_online:migrate, when no other exists
 require "rake"
 require_relative "database"
@@ -63,9 +65,55 @@ module FayeOnline
       dir = env["DIR"].to_s.empty? ? File.join(app_root, "tmp", "faye_online_report") : env["DIR"]
       from = env["FROM"].to_s.empty? ? nil : env["FROM"]
       to = env["TO"].to_s.empty? ? nil : env["TO"]
-      FayeOnline.report(dir: dir, from: from, to: to).each { |path| out.puts "faye-online: wrote #{path}" }
+      zone = env["TIME_ZONE"].to_s.empty? ? "UTC" : env["TIME_ZONE"]
+      FayeOnline.report(dir: dir, from: from, to: to, time_zone: zone).each { |path| out.puts "faye-online: wrote #{path}" }
     rescue ArgumentError => e
       abort "faye-online: #{e.message}"
+    end
+
+    # Loads lessons' windows from a CSV file (FILE) with the columns lesson,
+    # starts_at, ends_at; times without an offset are in TIME_ZONE (default
+    # UTC). Every row is checked first: one bad row loads nothing.
+    def load_schedule(env = ENV, out = $stdout)
+      load_app
+      file = env["FILE"].to_s
+      abort "faye-online: FILE=<path of a CSV with lesson,starts_at,ends_at> is needed" if file.empty?
+      abort "faye-online: #{file} does not exist" unless File.file?(file)
+      zone = env["TIME_ZONE"].to_s.empty? ? "UTC" : env["TIME_ZONE"]
+      rows = schedule_rows(file, zone)
+      rows.each { |lesson, starts, ends| FayeOnline.schedule(lesson, starts_at: starts, ends_at: ends, time_zone: zone) }
+      out.puts "faye-online: scheduled #{rows.size} lessons from #{file}"
+    rescue ArgumentError, CSV::MalformedCSVError => e
+      abort "faye-online: #{e.message}"
+    end
+
+    def schedule_rows(file, zone)
+      require "csv"
+      tz = Attendance.zone(zone)
+      table = CSV.read(file, headers: true)
+      missing = %w[lesson starts_at ends_at] - table.headers.compact.map(&:strip)
+      raise ArgumentError, "#{file} lacks the column(s) #{missing.join(', ')}" if missing.any?
+
+      errors = []
+      rows = table.each_with_index.filter_map do |row, index|
+        line = index + 2
+        lesson, starts, ends = row.values_at("lesson", "starts_at", "ends_at").map { |v| v.to_s.strip }
+        begin
+          raise ArgumentError, "#{lesson.inspect} is not a lesson channel" unless lesson.match?(%r{\A(/[A-Za-z0-9_-]+)+\z})
+
+          s = Attendance.time(starts, tz, "starts_at")
+          e = Attendance.time(ends, tz, "ends_at")
+          raise ArgumentError, "ends_at must be after starts_at" unless e > s
+
+          [lesson, starts, ends]
+        rescue ArgumentError => e
+          errors << "line #{line}: #{e.message}"
+          nil
+        end
+      end
+      raise ArgumentError, "nothing loaded; #{errors.join('; ')}" if errors.any?
+
+      rows
     end
 
     def print_failed(out = $stdout)
@@ -127,9 +175,14 @@ namespace :faye_online do
     FayeOnline::Tasks.print_status
   end
 
-  desc "Write CSV of time per lesson and per user (FROM=2026-01-01 TO=2026-02-01 DIR=reports)"
+  desc "Write CSV of time per lesson and per user, and attendance in scheduled lessons (FROM=2026-01-01 TO=2026-02-01 DIR=reports TIME_ZONE=UTC)"
   task :report do
     FayeOnline::Tasks.write_report
+  end
+
+  desc "Load lessons' scheduled windows from a CSV of lesson,starts_at,ends_at (FILE=lessons.csv TIME_ZONE=Europe/Paris)"
+  task :schedule do
+    FayeOnline::Tasks.load_schedule
   end
 
   desc "List the records the database refused for good, set aside with why"

@@ -12,11 +12,33 @@ module FayeOnlineSpec
 
     # status: what _status returns; sessions: the rows _sessions picks
     # from; online_times: { [uid, lesson] => seconds } for _online_time.
-    def initialize(status: { "source" => "hot", "rooms" => [], "lessons" => [] }, sessions: [], online_times: {})
+    # schedules: [{"lesson", "starts_ms", "ends_ms"}] for _schedules and
+    # _scheduled; lesson_times: { lesson => rows } for _lesson_times, rows
+    # as the core computes them for the lesson's window.
+    def initialize(status: { "source" => "hot", "rooms" => [], "lessons" => [] }, sessions: [], online_times: {},
+                   schedules: [], lesson_times: {})
       @status = status
       @sessions = sessions
       @online_times = online_times
+      @schedules = schedules
+      @lesson_times = lesson_times
       @calls = []
+    end
+
+    # The lessons whose window starts in [from_ms, to_ms), by start.
+    def _schedules(from_ms, to_ms)
+      @calls << [:_schedules, from_ms, to_ms]
+      deep_copy(@schedules.select { |s| s["starts_ms"] >= from_ms && s["starts_ms"] < to_ms }.sort_by { |s| s["starts_ms"] })
+    end
+
+    def _scheduled(lesson)
+      @calls << [:_scheduled, lesson]
+      deep_copy(@schedules.find { |s| s["lesson"] == lesson })
+    end
+
+    def _lesson_times(lesson, from_ms, to_ms)
+      @calls << [:_lesson_times, lesson, from_ms, to_ms]
+      deep_copy(@lesson_times.fetch(lesson, []))
     end
 
     # A new Hash on every call, as the binding builds one (callers edit it).

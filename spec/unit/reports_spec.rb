@@ -4,6 +4,8 @@ require "csv"
 require "tmpdir"
 require "faye_online/reader"
 require "faye_online/reports"
+require "faye_online/attendance"
+require "faye_online/error"
 
 # FayeOnline::Reports on its own: what it makes of the native reader's
 # answers (FayeOnlineSpec::ScriptedReader, behind a FayeOnline::Reader). spec/integration/reports_spec.rb
@@ -27,6 +29,104 @@ RSpec.describe FayeOnline::Reports do
   def session(client_id, uid, uname, lesson, joined, left)
     { "client_id" => client_id, "uid" => uid, "uname" => uname, "lesson" => lesson,
       "joined_ms" => ms(joined), "left_ms" => left && ms(left) }
+  end
+
+  def window(lesson, starts, ends)
+    { "lesson" => lesson, "starts_ms" => ms(starts), "ends_ms" => ms(ends) }
+  end
+
+  # A row of _lesson_times as the core computes it for the lesson's window.
+  def time_row(uid, uname, attended_ms, engaged_ms, first_join, last_leave, online: false, state: nil)
+    { "uid" => uid, "uname" => uname, "attended_ms" => attended_ms, "engaged_ms" => engaged_ms,
+      "first_join_ms" => first_join && ms(first_join), "last_leave_ms" => last_leave && ms(last_leave),
+      "online" => online, "state" => state }
+  end
+
+  describe "attendance in a scheduled lesson" do
+    # 10:00 to 11:00 UTC; the defaults: late after 300 s, early by 300 s,
+    # absent below 50 %.
+    let(:reader) do
+      FayeOnlineSpec::ScriptedReader.new(
+        schedules: [window(lesson, "10:00:00", "11:00:00")],
+        lesson_times: { lesson => [
+          time_row(1, "ann", 3_600_000, 2_700_000, "09:58:00", "11:02:00"),
+          time_row(2, "bob", 3_000_000, 1_000_000, "10:10:00", "11:00:00"),
+          time_row(3, "cy", 2_400_000, 600_000, "10:00:30", "10:40:00"),
+          time_row(4, "dee", 1_200_000, 0, "10:04:00", "10:24:00"),
+          time_row(5, "eli", 3_300_000, 3_300_000, "10:04:59", nil, online: true, state: "active"),
+          time_row(6, "fay", 3_240_000, 0, "10:01:00", "10:54:30")
+        ] }
+      )
+    end
+
+    def attendance(**options)
+      FayeOnline::Attendance.lesson(FayeOnline::Reader.new(reader), lesson,
+                                    thresholds: FayeOnline::Attendance::DEFAULTS, **options)
+    end
+
+    it "gives every status by the thresholds, which it prints, with time in percent of the window" do
+      result = attendance(students: [1, 2, 3, 4, 5, 6, 7])
+      expect(result).to include("lesson" => lesson, "starts_at" => "2026-11-25T10:00:00.000Z",
+                                 "ends_at" => "2026-11-25T11:00:00.000Z", "time_zone" => "Etc/UTC",
+                                 "thresholds" => { "late_after" => 300, "early_by" => 300, "min_attended" => 50 })
+      statuses = result["students"].to_h { |s| [s["uname"].empty? ? s["uid"] : s["uname"], s["status"]] }
+      expect(statuses).to eq("ann" => "present", "bob" => "late", "cy" => "left_early", "dee" => "absent",
+                             "eli" => "present", "fay" => "left_early", 7 => "absent")
+      ann = result["students"].first
+      expect(ann).to include("attended_seconds" => 3600.0, "attended_percent" => 100.0, "engaged_seconds" => 2700.0,
+                             "engaged_percent" => 75.0, "first_join" => "2026-11-25T09:58:00.000Z",
+                             "last_leave" => "2026-11-25T11:02:00.000Z", "late" => false, "left_early" => false)
+      eli = result["students"].find { |s| s["uid"] == 5 }
+      expect(eli).to include("online" => true, "state" => "active", "last_leave" => nil)
+      dee = result["students"].find { |s| s["uid"] == 4 }
+      expect(dee).to include("attended_percent" => 33.3, "late" => false, "left_early" => true)
+      expect(result["students"].last).to include("uid" => 7, "attended_seconds" => 0.0, "first_join" => nil)
+      expect(reader.calls).to include([:_lesson_times, lesson, ms("10:00:00"), ms("11:00:00")])
+    end
+
+    it "prints times in the time zone it is given" do
+      result = attendance(time_zone: "Europe/Paris")
+      expect(result).to include("starts_at" => "2026-11-25T11:00:00.000+01:00", "time_zone" => "Europe/Paris")
+      expect(result["students"].first["first_join"]).to eq "2026-11-25T10:58:00.000+01:00"
+      expect(attendance(time_zone: "Tokyo")["ends_at"]).to eq "2026-11-25T20:00:00.000+09:00"
+      expect { attendance(time_zone: "Mars/Olympus") }.to raise_error(ArgumentError, /unknown time zone/)
+    end
+
+    it "moves statuses with the thresholds" do
+      strict = FayeOnline::Attendance.lesson(FayeOnline::Reader.new(reader), lesson,
+                                             thresholds: { late_after: 60, early_by: 0, min_attended: 90 })
+      expect(strict["students"].to_h { |s| [s["uname"], s["status"]] })
+        .to eq("ann" => "present", "bob" => "absent", "cy" => "absent", "dee" => "absent", "eli" => "late", "fay" => "left_early")
+      expect(strict["thresholds"]).to eq("late_after" => 60, "early_by" => 0, "min_attended" => 90)
+    end
+
+    it "refuses a lesson without a schedule and bad thresholds" do
+      expect { FayeOnline::Attendance.lesson(FayeOnline::Reader.new(reader), "/courses/none", thresholds: {}) }
+        .to raise_error(ArgumentError, /no schedule/)
+      [{ late_after: -1 }, { min_attended: 101 }, { early_by: "soon" }, { later: 1 }, []].each do |bad|
+        expect { FayeOnline::Attendance.thresholds(bad) }.to raise_error(FayeOnline::ConfigurationError), bad.inspect
+      end
+      expect(FayeOnline::Attendance.thresholds("late_after" => "600")).to include(late_after: 600)
+    end
+
+    it "writes attendance.csv and attendance.json for the lessons scheduled in the range" do
+      Dir.mktmpdir do |dir|
+        paths = described_class.report(FayeOnline::Reader.new(reader), dir: dir, from: at("09:00:00"),
+                                                                       to: at("12:00:00"), time_zone: "Europe/Paris")
+        rows = CSV.read(paths[2], headers: true)
+        expect(rows.headers).to eq FayeOnline::Attendance::CSV_COLUMNS
+        expect(rows.map { |r| [r["uname"], r["status"]] })
+          .to eq [%w[ann present], %w[bob late], %w[cy left_early], %w[dee absent], %w[eli present], %w[fay left_early]]
+        expect(rows.first.to_h).to include("starts_at" => "2026-11-25T11:00:00.000+01:00", "late_after_seconds" => "300",
+                                           "early_by_seconds" => "300", "min_attended_percent" => "50",
+                                           "time_zone" => "Europe/Paris")
+        json = JSON.parse(File.read(paths[3]))
+        expect(json["lessons"].map { |l| l["lesson"] }).to eq [lesson]
+        expect(json["thresholds"]).to eq("late_after" => 300, "early_by" => 300, "min_attended" => 50)
+        outside = described_class.report(FayeOnline::Reader.new(reader), dir: dir, from: at("10:00:01"), to: at("12:00:00"))
+        expect(CSV.read(outside[2]).size).to eq 1
+      end
+    end
   end
 
   describe ".status" do
@@ -144,7 +244,8 @@ RSpec.describe FayeOnline::Reports do
         Dir.mktmpdir do |dir|
           out = File.join(dir, "reports", "november")
           paths = described_class.report(FayeOnline::Reader.new(reader), dir: out, from: at("10:12:00"), to: at("11:30:00"))
-          expect(paths).to eq [File.join(out, "by_lesson.csv"), File.join(out, "by_user.csv")]
+          expect(paths).to eq [File.join(out, "by_lesson.csv"), File.join(out, "by_user.csv"),
+                               File.join(out, "attendance.csv"), File.join(out, "attendance.json")]
           expect(CSV.read(paths[0])).to eq [
             %w[lesson uid uname seconds first_join last_leave],
             [lesson, "1", "ann", "2280", iso("10:00:00"), iso("10:50:00")],
@@ -165,10 +266,13 @@ RSpec.describe FayeOnline::Reports do
         sessions = names.each_with_index.map do |name, i|
           session("f#{i}", 10 + i, name, lesson, "10:00:00", "10:05:00")
         end
-        formulas = FayeOnlineSpec::ScriptedReader.new(sessions: sessions)
+        times = names.each_with_index.map { |name, i| time_row(10 + i, name, 300_000, 0, "10:00:00", "10:05:00") }
+        formulas = FayeOnlineSpec::ScriptedReader.new(
+          sessions: sessions, schedules: [window(lesson, "10:00:00", "10:30:00")], lesson_times: { lesson => times }
+        )
         Dir.mktmpdir do |dir|
           paths = described_class.report(FayeOnline::Reader.new(formulas), dir: dir, from: at("09:00:00"), to: at("11:00:00"))
-          paths.each do |path|
+          paths.first(3).each do |path|
             column = CSV.read(path, headers: true).map { |row| row["uname"] }
             expect(column).to eq ["'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)", "'\tx", "ann-marie"]
           end
@@ -178,7 +282,8 @@ RSpec.describe FayeOnline::Reports do
       it "writes the headers alone when nobody was online" do
         Dir.mktmpdir do |dir|
           paths = described_class.report(FayeOnline::Reader.new(reader), dir: dir, from: at("08:00:00"), to: at("09:00:00"))
-          expect(paths.map { |path| CSV.read(path).size }).to eq [1, 1]
+          expect(paths.first(3).map { |path| CSV.read(path).size }).to eq [1, 1, 1]
+          expect(JSON.parse(File.read(paths[3]))).to include("lessons" => [], "time_zone" => "Etc/UTC")
         end
       end
     end

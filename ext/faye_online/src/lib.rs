@@ -112,6 +112,10 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     query.define_method("_online_time", method!(RbQuery::online_time, 2))?;
     query.define_method("_lesson_time", method!(RbQuery::lesson_time, 2))?;
     query.define_method("_intervals", method!(RbQuery::intervals, 2))?;
+    query.define_method("_lesson_times", method!(RbQuery::lesson_times, 3))?;
+    query.define_method("_schedule", method!(RbQuery::schedule, 3))?;
+    query.define_method("_scheduled", method!(RbQuery::scheduled, 1))?;
+    query.define_method("_schedules", method!(RbQuery::schedules, 2))?;
     query.define_method("_status", method!(RbQuery::status, 0))?;
     query.define_method("_sessions", method!(RbQuery::sessions, 3))?;
     query.define_method("_failed_records", method!(RbQuery::failed_records, 0))?;

@@ -42,6 +42,49 @@ impl RbQuery {
         json_to_ruby(ruby, &serde_json::to_value(time).unwrap_or_default())
     }
 
+    /// Every user's time in a lesson (clipped to [from_ms, to_ms) when
+    /// both are given), as hashes.
+    pub fn lesson_times(
+        ruby: &Ruby,
+        rb_self: &Self,
+        lesson: String,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Value, Error> {
+        let window = from_ms.zip(to_ms);
+        let rows = query(ruby, || rb_self.0.lesson_times(&lesson, window))?;
+        json_to_ruby(ruby, &serde_json::to_value(rows).unwrap_or_default())
+    }
+
+    /// Sets a lesson's window (ms since the epoch).
+    pub fn schedule(
+        ruby: &Ruby,
+        rb_self: &Self,
+        lesson: String,
+        starts_ms: i64,
+        ends_ms: i64,
+    ) -> Result<bool, Error> {
+        query(ruby, || rb_self.0.schedule(&lesson, starts_ms, ends_ms))?;
+        Ok(true)
+    }
+
+    /// A lesson's window as `{"lesson", "starts_ms", "ends_ms"}`, or nil.
+    pub fn scheduled(ruby: &Ruby, rb_self: &Self, lesson: String) -> Result<Value, Error> {
+        let found = query(ruby, || rb_self.0.scheduled(&lesson))?;
+        json_to_ruby(ruby, &serde_json::to_value(found).unwrap_or_default())
+    }
+
+    /// The lessons whose window starts in [from_ms, to_ms).
+    pub fn schedules(
+        ruby: &Ruby,
+        rb_self: &Self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Value, Error> {
+        let found = query(ruby, || rb_self.0.schedules(from_ms, to_ms))?;
+        json_to_ruby(ruby, &serde_json::to_value(found).unwrap_or_default())
+    }
+
     /// The interval ledger's rows of a lesson, as hashes.
     pub fn intervals(
         ruby: &Ruby,

@@ -148,6 +148,23 @@ impl LessonTime {
     }
 }
 
+/// One user's time in one lesson, for reports (see
+/// [`Query::lesson_times`](crate::query::Query::lesson_times)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserLessonTime {
+    pub uid: u64,
+    pub uname: String,
+    pub attended_ms: i64,
+    pub engaged_ms: i64,
+    pub first_join_ms: Option<i64>,
+    /// `None` while the user is online in the lesson.
+    pub last_leave_ms: Option<i64>,
+    pub online: bool,
+    /// While online: the user's state over their tabs (`active`, `idle`,
+    /// `hidden`), if their pages report one.
+    pub state: Option<&'static str>,
+}
+
 /// One clientId's stay, from its login row to its logout row (none while
 /// it is online, or if its process died before it was cleaned).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -203,6 +203,14 @@ impl HotStore for MemoryStore {
         }))
     }
 
+    fn pages(&self, client_ids: &[String]) -> Result<Vec<Option<(PageState, i64)>>, StoreError> {
+        let st = self.state.lock();
+        Ok(client_ids
+            .iter()
+            .map(|id| st.pages.get(id).copied())
+            .collect())
+    }
+
     fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
         let st = self.state.lock();
         Ok(st

@@ -197,6 +197,9 @@ pub trait HotStore: Send + Sync {
         at_ms: i64,
     ) -> Result<Option<StateOutcome>, StoreError>;
 
+    /// The page state each of `client_ids` last reported, and since when.
+    fn pages(&self, client_ids: &[String]) -> Result<Vec<Option<(PageState, i64)>>, StoreError>;
+
     /// Records when clientIds were last seen.
     fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError>;
 
@@ -295,6 +298,7 @@ pub mod contract {
         use PageState::*;
         let a = auth("/c13/room", "/c13/time", 13, "max");
         assert_eq!(s.set_state("c13a", Active, 500).unwrap(), None, "unknown");
+        assert_eq!(s.pages(&["c13a".into()]).unwrap(), vec![None]);
         s.connect("c13a", &a, 1_000).unwrap();
         s.connect("c13b", &a, 1_000).unwrap();
         let first = s.set_state("c13a", Active, 1_100).unwrap().unwrap();
@@ -318,6 +322,11 @@ pub mod contract {
             (out.user_before, out.user_after),
             (Some(Active), Some(Idle))
         );
+        assert_eq!(
+            s.pages(&["c13b".into(), "c13a".into(), "c13z".into()])
+                .unwrap(),
+            vec![Some((Hidden, 1_200)), Some((Idle, 2_000)), None]
+        );
         let out = s.set_state("c13a", Hidden, 3_000).unwrap().unwrap();
         assert_eq!(out.previous, Some((Idle, 2_000)));
         assert_eq!(
@@ -327,6 +336,7 @@ pub mod contract {
         s.disconnect("c13a", 4_000).unwrap();
         s.disconnect("c13b", 4_000).unwrap();
         assert_eq!(s.set_state("c13a", Active, 5_000).unwrap(), None, "gone");
+        assert_eq!(s.pages(&["c13a".into()]).unwrap(), vec![None], "forgotten");
     }
 
     fn a_disconnect_ends_the_page_state(s: &dyn HotStore) {

@@ -825,6 +825,9 @@ mod tests {
         fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
             self.0.touch(seen)
         }
+        fn pages(&self, ids: &[String]) -> Result<Vec<Option<(PageState, i64)>>, StoreError> {
+            self.0.pages(ids)
+        }
         fn set_state(
             &self,
             id: &str,

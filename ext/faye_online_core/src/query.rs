@@ -6,14 +6,18 @@ use crate::auth::User;
 use crate::channel;
 use crate::clock;
 use crate::config::Config;
-use crate::durable::{DurableStore, MAX_OPEN_SESSIONS};
+use crate::durable::{DurableStore, Scheduled, MAX_OPEN_SESSIONS};
 use crate::error::StoreError;
 use crate::ledger::{self, Session};
-use crate::presence::HotStore;
+use crate::presence::{user_state, HotStore, PageState};
 use crate::redis_store::RedisStore;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The users online in a lesson: name, and state over their tabs.
+type OnlineUsers = BTreeMap<u64, (String, Option<PageState>)>;
 
 /// How far back the status without a hot store looks for open sessions.
 const OPEN_SESSIONS_WINDOW_MS: i64 = 7 * 86_400_000;
@@ -118,12 +122,146 @@ impl Query {
     }
 
     /// A user's attended and engaged time in `lesson`, to the
-    /// millisecond, from the intervals that ended (the ledger).
+    /// millisecond: the ledger's intervals and, from the hot store, those
+    /// still running.
     pub fn lesson_time(&self, uid: u64, lesson: &str) -> Result<ledger::LessonTime, StoreError> {
-        Ok(ledger::LessonTime::of(
-            &self.intervals(lesson, Some(uid))?,
-            None,
-        ))
+        let now = clock::now_ms();
+        let mut intervals = self.intervals(lesson, Some(uid))?;
+        let (running, _) = self.running_intervals(lesson, Some(uid), now)?;
+        intervals.extend(running);
+        Ok(ledger::LessonTime::of(&intervals, None))
+    }
+
+    /// The intervals of `lesson` still running (ended at `now`, `ended_by`
+    /// "running"), from the hot store, and each such user's name and state
+    /// over their tabs.
+    fn running_intervals(
+        &self,
+        lesson: &str,
+        uid: Option<u64>,
+        now: i64,
+    ) -> Result<(Vec<ledger::Interval>, OnlineUsers), StoreError> {
+        let mut out = Vec::new();
+        let mut users = OnlineUsers::new();
+        let Some(hot) = &self.hot else {
+            // No hot store here (an app beside a server on process
+            // memory): the clientIds with a login row and no logout row
+            // are still there, as far as SQL knows; their page states only
+            // the server's process knows.
+            let since = now - OPEN_SESSIONS_WINDOW_MS;
+            for s in self
+                .durable
+                .lock()
+                .open_sessions(since, MAX_OPEN_SESSIONS)?
+            {
+                if s.lesson != lesson || uid.is_some_and(|u| u != s.uid) {
+                    continue;
+                }
+                out.push(ledger::Interval {
+                    uid: s.uid,
+                    lesson: lesson.to_owned(),
+                    client_id: s.client_id,
+                    measure: ledger::IntervalKind::Attended,
+                    started_ms: s.joined_ms,
+                    ended_ms: now.max(s.joined_ms),
+                    ended_by: "running".into(),
+                });
+                users.entry(s.uid).or_insert((s.uname, None));
+            }
+            return Ok((out, users));
+        };
+        let clients: Vec<_> = hot
+            .clients()?
+            .into_iter()
+            .filter(|c| c.auth.time == lesson && uid.is_none_or(|u| u == c.auth.user.uid))
+            .collect();
+        let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
+        let pages = hot.pages(&ids)?;
+        for (c, page) in clients.into_iter().zip(pages) {
+            let running = |measure, started_ms: i64| ledger::Interval {
+                uid: c.auth.user.uid,
+                lesson: lesson.to_owned(),
+                client_id: c.client_id.clone(),
+                measure,
+                started_ms,
+                ended_ms: now.max(started_ms),
+                ended_by: "running".into(),
+            };
+            out.push(running(ledger::IntervalKind::Attended, c.joined_ms));
+            if let Some((PageState::Active, since)) = page {
+                out.push(running(ledger::IntervalKind::Engaged, since));
+            }
+            let user = users
+                .entry(c.auth.user.uid)
+                .or_insert_with(|| (c.auth.user.uname.clone(), None));
+            user.1 = user_state(user.1.into_iter().chain(page.map(|p| p.0)));
+        }
+        Ok((out, users))
+    }
+
+    /// Every user's time in `lesson`: attended and engaged (unions over
+    /// their tabs, clipped to `window` when given), first join, last
+    /// leave (none while online) and, while online, their state.
+    pub fn lesson_times(
+        &self,
+        lesson: &str,
+        window: Option<(i64, i64)>,
+    ) -> Result<Vec<ledger::UserLessonTime>, StoreError> {
+        let now = clock::now_ms();
+        let mut intervals = self.intervals(lesson, None)?;
+        let (running, online) = self.running_intervals(lesson, None, now)?;
+        intervals.extend(running);
+        let mut by_user: BTreeMap<u64, Vec<ledger::Interval>> = BTreeMap::new();
+        for i in intervals {
+            by_user.entry(i.uid).or_default().push(i);
+        }
+        let mut out = Vec::with_capacity(by_user.len());
+        for (uid, rows) in by_user {
+            let time = ledger::LessonTime::of(&rows, window);
+            let attended = rows
+                .iter()
+                .filter(|r| r.measure == ledger::IntervalKind::Attended);
+            let first_join_ms = attended.clone().map(|r| r.started_ms).min();
+            let (uname, state) = match online.get(&uid) {
+                Some((uname, state)) => (uname.clone(), *state),
+                None => (self.durable.lock().user_name(uid)?, None),
+            };
+            out.push(ledger::UserLessonTime {
+                uid,
+                uname,
+                attended_ms: time.attended_ms,
+                engaged_ms: time.engaged_ms,
+                first_join_ms,
+                last_leave_ms: match online.contains_key(&uid) {
+                    true => None,
+                    false => attended.map(|r| r.ended_ms).max(),
+                },
+                online: online.contains_key(&uid),
+                state: state.map(PageState::name),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sets a lesson's scheduled window (ms since the epoch).
+    pub fn schedule(&self, lesson: &str, starts_ms: i64, ends_ms: i64) -> Result<(), StoreError> {
+        if let Err(why) = channel::check(lesson) {
+            return Err(StoreError::other(format!("lesson {lesson:?} {why}")));
+        }
+        if starts_ms >= ends_ms {
+            return Err(StoreError::other("a lesson must start before it ends"));
+        }
+        self.durable.lock().schedule(lesson, starts_ms, ends_ms)
+    }
+
+    /// A lesson's scheduled window, if it has one.
+    pub fn scheduled(&self, lesson: &str) -> Result<Option<Scheduled>, StoreError> {
+        self.durable.lock().scheduled(lesson)
+    }
+
+    /// The lessons whose window starts in [`from_ms`, `to_ms`).
+    pub fn schedules(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Scheduled>, StoreError> {
+        self.durable.lock().schedules(from_ms, to_ms)
     }
 }
 

@@ -404,6 +404,21 @@ impl HotStore for RedisStore {
         }
     }
 
+    fn pages(&self, client_ids: &[String]) -> Result<Vec<Option<(PageState, i64)>>, StoreError> {
+        let key = self.key("clients:pages");
+        let mut out = Vec::with_capacity(client_ids.len());
+        for chunk in client_ids.chunks(500) {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(&key).arg(chunk);
+            let values: Vec<Option<String>> = self.with_conn(|c| cmd.query(c))?;
+            out.extend(values.into_iter().map(|v| {
+                let (letter, since) = v.as_deref()?.split_once('|')?;
+                Some((PageState::from_letter(letter)?, since.parse().ok()?))
+            }));
+        }
+        Ok(out)
+    }
+
     fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError> {
         let key = self.room_key(room, "users");
         let pairs: Vec<(String, String)> =

@@ -44,6 +44,8 @@ pub fn create_schema(conn: &mut dyn SqlConn) {
         format!("CREATE TABLE faye_online_intervals ({id}, uid BIGINT NOT NULL, lesson VARCHAR(255) NOT NULL, client_id VARCHAR(64) NOT NULL, kind VARCHAR(16) NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL, ended_by VARCHAR(16) NOT NULL)"),
         "CREATE UNIQUE INDEX index_faye_online_intervals_once ON faye_online_intervals (client_id, kind, started_ms)".to_string(),
         "CREATE INDEX index_faye_online_intervals_on_lesson_uid ON faye_online_intervals (lesson, uid)".to_string(),
+        format!("CREATE TABLE faye_online_lessons ({id}, lesson VARCHAR(255) NOT NULL, starts_ms BIGINT NOT NULL, ends_ms BIGINT NOT NULL, created_at {datetime}, updated_at {datetime})"),
+        "CREATE UNIQUE INDEX index_faye_online_lessons_on_lesson ON faye_online_lessons (lesson)".to_string(),
     ] {
         conn.execute(&ddl, &[]).unwrap();
     }
@@ -59,6 +61,7 @@ pub fn recreate_schema(conn: &mut dyn SqlConn) {
         "faye_online_user_names",
         "faye_online_failed_records",
         "faye_online_intervals",
+        "faye_online_lessons",
     ] {
         conn.execute(&format!("DROP TABLE IF EXISTS {t}"), &[])
             .unwrap();

@@ -605,6 +605,8 @@ pub(super) fn parse_int(row: &[Option<String>], i: usize) -> Result<i64, StoreEr
 
 mod failed;
 mod logins;
+mod schedule;
+pub use schedule::Scheduled;
 
 pub use failed::FailedRecord;
 pub use logins::MAX_OPEN_SESSIONS;

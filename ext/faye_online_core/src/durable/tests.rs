@@ -321,6 +321,29 @@ fn interval_ledger(url: &str) {
     );
     assert_eq!(a.intervals(lesson, None).unwrap().len(), 7);
     assert!(a.intervals("/elsewhere", None).unwrap().is_empty());
+
+    // Lessons' windows: set, replaced, listed by start.
+    assert_eq!(a.scheduled(lesson).unwrap(), None);
+    a.schedule(lesson, t, t + 3_600_000).unwrap();
+    b.schedule(lesson, t + 60_000, t + 3_660_000).unwrap();
+    b.schedule("/courses/5/lessons/10", t - 1, t + 10).unwrap();
+    let window = |l: &str, s, e| crate::durable::Scheduled {
+        lesson: l.into(),
+        starts_ms: s,
+        ends_ms: e,
+    };
+    assert_eq!(
+        a.scheduled(lesson).unwrap(),
+        Some(window(lesson, t + 60_000, t + 3_660_000))
+    );
+    assert_eq!(
+        c.schedules(t - 1, t + 60_001).unwrap(),
+        vec![
+            window("/courses/5/lessons/10", t - 1, t + 10),
+            window(lesson, t + 60_000, t + 3_660_000)
+        ]
+    );
+    assert!(c.schedules(t, t + 60_000).unwrap().is_empty());
 }
 
 #[test]

@@ -86,6 +86,65 @@ fn a_page_state_makes_engaged_intervals_and_is_published() {
     );
 }
 
+/// A lesson's figures while it runs: the ledger's intervals and, from the
+/// hot store, the running ones, with each online user's state.
+#[test]
+fn lesson_times_count_what_still_runs() {
+    let f = fixture("running");
+    let t = &f.tracker;
+    let lesson = "/courses/5/lessons/1";
+    t.handshake("tab1");
+    t.handshake("tab2");
+    t.handshake("tab3");
+    assert_eq!(t.incoming(&connect("tab1", 9)), Verdict::Pass);
+    assert_eq!(t.incoming(&connect("tab2", 9)), Verdict::Pass);
+    assert_eq!(t.incoming(&connect("tab3", 10)), Verdict::Pass);
+    assert_eq!(t.incoming(&state("tab1", "active")), Verdict::Pass);
+    assert_eq!(t.incoming(&state("tab2", "hidden")), Verdict::Pass);
+    assert_eq!(t.incoming(&state("tab3", "idle")), Verdict::Pass);
+    assert!(t.flush(Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(50));
+    let times = t.query().lesson_times(lesson, None).unwrap();
+    assert_eq!(times.len(), 2, "{times:?}");
+    let (nine, ten) = (&times[0], &times[1]);
+    assert_eq!(
+        (nine.uid, nine.online, nine.state),
+        (9, true, Some("active"))
+    );
+    assert_eq!((ten.uid, ten.online, ten.state), (10, true, Some("idle")));
+    assert!(
+        nine.engaged_ms >= 50 && nine.engaged_ms <= nine.attended_ms,
+        "{nine:?}"
+    );
+    assert_eq!(ten.engaged_ms, 0);
+    assert_eq!(nine.last_leave_ms, None);
+    let single = t.query().lesson_time(9, lesson).unwrap();
+    assert!(single.attended_ms >= nine.attended_ms);
+    // Clipped to a window that ended before anyone came: nothing.
+    let early = nine.first_join_ms.unwrap() - 10_000;
+    let clipped = t
+        .query()
+        .lesson_times(lesson, Some((early, early + 5_000)))
+        .unwrap();
+    assert!(clipped
+        .iter()
+        .all(|u| u.attended_ms == 0 && u.engaged_ms == 0));
+
+    for id in ["tab1", "tab2"] {
+        t.incoming(&Incoming {
+            channel: "/meta/disconnect".into(),
+            client_id: Some(id.into()),
+            ..Default::default()
+        });
+    }
+    assert!(t.flush(Duration::from_secs(5)));
+    let after = t.query().lesson_times(lesson, None).unwrap();
+    assert_eq!((after[0].online, after[0].state), (false, None));
+    assert_eq!(after[0].uname, "u9");
+    assert!(after[0].last_leave_ms.is_some());
+    assert!(after[0].engaged_ms >= nine.engaged_ms);
+}
+
 #[test]
 fn bad_page_states_are_refused_and_change_nothing() {
     let f = fixture("bad_states");
