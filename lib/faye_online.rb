@@ -162,9 +162,8 @@ module FayeOnline
     # A user's time in a lesson from the interval ledger, to the
     # millisecond: {"attended_ms" => n, "engaged_ms" => n}. Attended is the
     # union of the user's pages' open time, engaged the union of the time
-    # one of them was active (shown and in use). Counts the intervals that
-    # ended (a page that left, went idle or hidden); online_time counts the
-    # running session too.
+    # one of them was active (shown and in use), counting those still
+    # running.
     def lesson_time(uid, time_channel)
       reader.lesson_time(uid, time_channel)
     end

@@ -67,6 +67,22 @@ module FayeOnlineSpec
       command("eval", name: name, expression: expression)
     end
 
+    # The tab shows the browser's real visibility from now on (see
+    # driver.mjs): a tab behind another, or in a minimized window, is hidden.
+    def real_visibility(name)
+      command("real_visibility", name: name)
+    end
+
+    # Brings the tab to the front of its user's window.
+    def front(name)
+      command("front", name: name)
+    end
+
+    # Minimizes (or restores) the window of the tab's user.
+    def minimize(name, minimized: true)
+      command("minimize", name: name, minimized: minimized)
+    end
+
     def touch(name)
       command("touch", name: name)
     end

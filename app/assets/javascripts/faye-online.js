@@ -195,6 +195,7 @@
     client.addExtension({
       outgoing: function (message, callback) {
         if (message.channel === "/meta/connect" || message.channel === "/meta/subscribe") message.auth = auth;
+        if (message.channel === "/meta/connect" && pageState) pageState.connected();
         if (message.channel === "/meta/subscribe") {
           var tokens = null;
           [].concat(message.subscription).forEach(function (channel) {
@@ -213,6 +214,7 @@
           // A new clientId starts with no state on the server.
           if (pageState) pageState.resend();
         }
+
         if (message.channel === "/meta/connect" && message.successful === false &&
             message.advice && message.advice.reconnect === "none") return refused(message, callback);
         callback(message);
@@ -276,10 +278,13 @@
       return "active";
     }
 
-    var failures = 0, stopped = false;
+    var failures = 0, stopped = false, connected = false;
     function send(state) {
       if (stopped) return;
       sent = state;
+      // Sent once the page's identity is on its way (its first
+      // /meta/connect sent); until then the state waits.
+      if (!connected) return;
       var publication = client.publish(PAGE_STATE_CHANNEL, { state: state });
       publication.callback(function () { failures = 0; });
       publication.errback(function () {
@@ -355,10 +360,21 @@
     return {
       // The server refused the page: nothing more is sent.
       stop: function () { stopped = true; },
+      // The client sent its connect, with the page's identity: the state
+      // that waited goes a moment later, behind it (a long-polling
+      // connect is answered only when the poll ends).
+      connected: function () {
+        if (connected) return;
+        connected = true;
+        root.setTimeout(function () {
+          if (sent !== null) send(current());
+        }, 50);
+      },
       // After a new clientId: its state again, now and once more a moment
       // later (the first may reach a process before the connect did).
       resend: function () {
         stopped = false;
+        connected = false;
         failures = 0;
         sent = null;
         evaluate();

@@ -19,6 +19,7 @@ import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
+import core from "playwright-core/lib/coreBundle";
 
 const pagesDir = process.argv[2];
 const executablePath = process.env.FAYE_ONLINE_CHROMIUM || "/usr/bin/chromium";
@@ -29,6 +30,32 @@ let browser = null;
 const contexts = new Map(); // user -> BrowserContext
 const tabs = new Map(); // name -> { page, dialogs: [], dialogAnswer }
 let pageServer = null;
+
+// Playwright keeps every page visible and focused: it turns on focus
+// emulation on its own DevTools session of each page, and only that
+// session can turn it off. The specs of the Page Visibility API need the
+// browser's real visibility (a background tab is hidden), so the driver
+// keeps Playwright's server-side page objects (it runs Playwright's server
+// in this process, through launchServer) and turns focus emulation off on
+// that session for the tabs a spec asks. Tied to playwright-core's
+// internals, which package.json pins.
+const serverPages = new Map(); // guid -> Playwright's server-side Page
+const ServerPage = core.server && core.server.Page && core.server.Page.prototype;
+if (ServerPage && typeof ServerPage._markInitialized === "function") {
+  const markInitialized = ServerPage._markInitialized;
+  ServerPage._markInitialized = function (...args) {
+    serverPages.set(this.guid, this);
+    return markInitialized.apply(this, args);
+  };
+}
+
+async function focusEmulation(page, enabled) {
+  const serverPage = serverPages.get(page._guid);
+  const session = serverPage && serverPage.delegate && serverPage.delegate._mainFrameSession &&
+    serverPage.delegate._mainFrameSession._client;
+  if (!session) throw new Error("cannot reach Playwright's page session: the pinned playwright-core changed");
+  await session.send("Emulation.setFocusEmulationEnabled", { enabled });
+}
 
 function serve() {
   return new Promise((resolve) => {
@@ -91,7 +118,35 @@ const commands = {
     page.on("console", (m) => t.console.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => t.console.push(`pageerror: ${e.message}`));
     tabs.set(name, t);
+    page.on("close", () => serverPages.delete(page._guid));
     await page.goto(url, { waitUntil: "load" });
+    return true;
+  },
+
+  // From now on the tab shows the browser's real visibility and focus: a
+  // tab behind another tab of its window, or in a minimized window, is
+  // hidden.
+  async real_visibility({ name }) {
+    await focusEmulation(tab(name).page, false);
+    return true;
+  },
+
+  // The user brings the tab to the front of its window (the window's other
+  // tabs go behind it).
+  async front({ name }) {
+    await tab(name).page.bringToFront();
+    return true;
+  },
+
+  // The user minimizes the tab's window (every tab of its user), or
+  // restores it.
+  async minimize({ name, minimized }) {
+    const page = tab(name).page;
+    const { targetInfo } = await (await page.context().newCDPSession(page)).send("Target.getTargetInfo");
+    const session = await browser.newBrowserCDPSession();
+    const { windowId } = await session.send("Browser.getWindowForTarget", { targetId: targetInfo.targetId });
+    await session.send("Browser.setWindowBounds", { windowId, bounds: { windowState: minimized ? "minimized" : "normal" } });
+    await session.detach();
     return true;
   },
 
