@@ -121,23 +121,44 @@ module FayeOnline
       message["error"] = "500::#{e.class}"
     end
 
+    # Lessons whose scheduled window ended this long ago at most are shown
+    # with each student's status.
+    FINISHED_WITHIN_MS = 12 * 3600 * 1000
+    MAX_FINISHED = 10
+
     # What the page shows. Runs off the reactor (it reads Redis and SQL).
     def snapshot
       now = Time.now
       status = @server.query.status
       status["rooms"].each { |room| room["users"].each { |user| tabs_for(user) } }
+      times = @server.query.lessons_times(status["lessons"].map { |lesson| lesson["lesson"] })
       status["lessons"].each do |lesson|
+        by_uid = times.fetch(lesson["lesson"], []).to_h { |row| [row["uid"], row] }
         lesson["users"].each do |user|
           tabs_for(user)
           user["seconds"] = FayeOnline::Reports.running_seconds(user["started_ms"], now)
           user["total_seconds"] = @server.query.online_time(user["uid"], lesson["lesson"])
+          row = by_uid[user["uid"]] || {}
+          user["state"] = row["state"]
+          user["attended_ms"] = row.fetch("attended_ms", 0)
+          user["engaged_ms"] = row.fetch("engaged_ms", 0)
         end
       end
       online = status["rooms"].sum { |room| room["count"] }
       record(online)
       { "now_ms" => (now.to_f * 1000).round, "online" => online,
-        "rooms" => status["rooms"], "lessons" => status["lessons"],
+        "rooms" => status["rooms"], "lessons" => status["lessons"], "finished" => finished(now),
         "history" => @lock.synchronize { @history.dup } }
+    end
+
+    # The scheduled lessons that ended in the last FINISHED_WITHIN_MS, latest
+    # first, with each student's attendance.
+    def finished(now)
+      now_ms = (now.to_f * 1000).round
+      @server.query.schedules(now_ms - FINISHED_WITHIN_MS - (24 * 3600 * 1000), now_ms)
+             .select { |s| s["ends_ms"] <= now_ms && s["ends_ms"] > now_ms - FINISHED_WITHIN_MS }
+             .max_by(MAX_FINISHED) { |s| s["ends_ms"] }
+             .map { |s| Attendance.lesson(@server.query, s["lesson"], thresholds: @server.config.attendance) }
     end
 
     private

@@ -36,6 +36,11 @@ module FayeOnline
       @native._lesson_times(lesson.to_s, from_ms, to_ms)
     end
 
+    # lesson_times of several lessons: { lesson => rows }.
+    def lessons_times(lessons)
+      @native._lessons_times(lessons.map(&:to_s))
+    end
+
     def schedule(lesson, starts_ms, ends_ms)
       @native._schedule(lesson.to_s, Integer(starts_ms), Integer(ends_ms))
     end

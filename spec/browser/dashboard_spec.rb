@@ -62,6 +62,43 @@ RSpec.describe "The dashboard", :integration do
       expect(File.size(path)).to be > 10_000
     end
 
+    it "shows each student's state, attended and engaged time while a lesson runs, and statuses once it ended" do
+      room = new_room
+      lesson = new_lesson
+      starts = Time.now - 1
+      FayeOnline.schedule(lesson, starts_at: starts, ends_at: starts + 4)
+      ann = new_user("Ann")
+      bob = new_user("Bob")
+      ann_tab = join(ann, room: room, lesson: lesson)
+      bob_tab = join(bob, room: room, lesson: lesson)
+      ann_tab.publish(FayeOnline::PAGE_STATE_CHANNEL, "state" => "active")
+      bob_tab.publish(FayeOnline::PAGE_STATE_CHANNEL, "state" => "hidden")
+
+      @browser.open("dashboard", user: "teacher", url: dashboard_url(token))
+      cell = ->(uid, css) { "(document.querySelector('#lessons tr[data-uid=\"#{uid}\"] #{css}') || {}).textContent" }
+      eventually(timeout: 10) do
+        expect(@browser.eval("dashboard", cell.call(ann["uid"], ".page-state"))).to eq "active"
+        expect(@browser.eval("dashboard", cell.call(bob["uid"], ".page-state"))).to eq "hidden"
+      end
+      # A change of state arrives live.
+      bob_tab.publish(FayeOnline::PAGE_STATE_CHANNEL, "state" => "idle")
+      eventually { expect(@browser.eval("dashboard", cell.call(bob["uid"], ".page-state"))).to eq "idle" }
+      expect(@browser.eval("dashboard", cell.call(ann["uid"], ".attended"))).to match(/\A0:0\d\z/)
+
+      # Once the window ended, the next change shows the finished lesson.
+      eventually(timeout: 6) { expect(FayeOnline.attendance(lesson)["running"]).to be false }
+      expect(ann_tab.publish(FayeOnline::PAGE_STATE_CHANNEL, "state" => "idle")).to include("successful" => true)
+      statuses = "Array.from(document.querySelectorAll('#finished tr[data-uid]')).map(function (r) { " \
+                 "return [r.cells[0].textContent, r.cells[1].textContent]; })"
+      eventually do
+        expect(@browser.eval("dashboard", statuses)).to eq [%w[Ann present], %w[Bob present]]
+      end
+      expect(@browser.eval("dashboard", "document.querySelector('#finished .thresholds').textContent"))
+        .to eq "late after 300 s, early by 300 s, absent below 50 % attended"
+      expect(@browser.eval("dashboard", "window.dashboard.errors")).to eq []
+      [ann_tab, bob_tab].each { |tab| leave(tab) }
+    end
+
     it "refuses a wrong or missing token, for the page, the data and the channel" do
       expect(get("/faye-online/dashboard").code).to eq "403"
       expect(get("/faye-online/dashboard?token=wrong").code).to eq "403"

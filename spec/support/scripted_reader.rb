@@ -36,6 +36,11 @@ module FayeOnlineSpec
       deep_copy(@schedules.find { |s| s["lesson"] == lesson })
     end
 
+    def _lessons_times(lessons)
+      @calls << [:_lessons_times, lessons]
+      lessons.to_h { |lesson| [lesson, deep_copy(@lesson_times.fetch(lesson, []))] }
+    end
+
     def _lesson_times(lesson, from_ms, to_ms)
       @calls << [:_lesson_times, lesson, from_ms, to_ms]
       deep_copy(@lesson_times.fetch(lesson, []))

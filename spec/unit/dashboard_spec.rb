@@ -56,9 +56,21 @@ RSpec.describe FayeOnline::Dashboard do
         "lessons" => [{ "lesson" => lesson, "count" => 1,
                         "users" => [{ "uid" => 1, "uname" => "ann", "client_ids" => %w[c1], "started_ms" => started_ms }] }]
       },
-      online_times: { [1, lesson] => 1290 }
+      online_times: { [1, lesson] => 1290 },
+      # A lesson that ended an hour ago, and one a day ago (not shown).
+      schedules: [{ "lesson" => finished_lesson, "starts_ms" => now_ms - 7_200_000, "ends_ms" => now_ms - 3_600_000 },
+                  { "lesson" => "/courses/1/lessons/1", "starts_ms" => now_ms - 90_000_000, "ends_ms" => now_ms - 86_400_000 }],
+      lesson_times: {
+        lesson => [{ "uid" => 1, "uname" => "ann", "attended_ms" => 90_000, "engaged_ms" => 60_000,
+                     "first_join_ms" => started_ms, "last_leave_ms" => nil, "online" => true, "state" => "idle" }],
+        finished_lesson => [{ "uid" => 2, "uname" => "bob", "attended_ms" => 3_000_000, "engaged_ms" => 1_800_000,
+                              "first_join_ms" => now_ms - 6_800_000, "last_leave_ms" => now_ms - 3_600_000,
+                              "online" => false, "state" => nil }]
+      }
     )
   end
+  let(:now_ms) { (Time.now.to_f * 1000).round }
+  let(:finished_lesson) { "/courses/5/lessons/0" }
   let(:fallback) { ->(_env) { [418, { "Content-Type" => "text/plain" }, ["the fallback\n"]] } }
 
   def host(dashboard_token, query: reader)
@@ -169,7 +181,7 @@ RSpec.describe FayeOnline::Dashboard do
       expect(status).to eq 200
       expect(headers).to include("Content-Type" => "application/json", "Cache-Control" => "no-store")
       data = JSON.parse(body.join)
-      expect(data.keys).to contain_exactly("now_ms", "online", "rooms", "lessons", "history")
+      expect(data.keys).to contain_exactly("now_ms", "online", "rooms", "lessons", "finished", "history")
       expect(data["now_ms"]).to be_within(5_000).of((Time.now.to_f * 1000).round)
       expect(data["online"]).to eq 3
       expect(data["rooms"]).to eq [
@@ -180,8 +192,13 @@ RSpec.describe FayeOnline::Dashboard do
       expect(data["lessons"]).to match [{
         "lesson" => lesson, "count" => 1,
         "users" => [{ "uid" => 1, "uname" => "ann", "tabs" => 1, "started_ms" => started_ms,
-                      "seconds" => be_within(5).of(90), "total_seconds" => 1290 }]
+                      "seconds" => be_within(5).of(90), "total_seconds" => 1290,
+                      "state" => "idle", "attended_ms" => 90_000, "engaged_ms" => 60_000 }]
       }]
+      expect(data["finished"].map { |l| l["lesson"] }).to eq [finished_lesson]
+      expect(data["finished"][0]["thresholds"]).to eq("late_after" => 300, "early_by" => 300, "min_attended" => 50)
+      expect(data["finished"][0]["students"]).to match [include("uid" => 2, "uname" => "bob", "status" => "late",
+                                                                "attended_percent" => 83.3, "engaged_percent" => 50.0)]
       expect(data["history"]).to all(match([an_instance_of(Integer), an_instance_of(Integer)]))
       expect(data["history"].last[1]).to eq 3
       expect(reader.calls).to include([:_online_time, 1, lesson])

@@ -113,6 +113,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     query.define_method("_lesson_time", method!(RbQuery::lesson_time, 2))?;
     query.define_method("_intervals", method!(RbQuery::intervals, 2))?;
     query.define_method("_lesson_times", method!(RbQuery::lesson_times, 3))?;
+    query.define_method("_lessons_times", method!(RbQuery::lessons_times, 1))?;
     query.define_method("_schedule", method!(RbQuery::schedule, 3))?;
     query.define_method("_scheduled", method!(RbQuery::scheduled, 1))?;
     query.define_method("_schedules", method!(RbQuery::schedules, 2))?;

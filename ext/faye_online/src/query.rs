@@ -56,6 +56,16 @@ impl RbQuery {
         json_to_ruby(ruby, &serde_json::to_value(rows).unwrap_or_default())
     }
 
+    /// Every user's time in each of several lessons, by lesson.
+    pub fn lessons_times(
+        ruby: &Ruby,
+        rb_self: &Self,
+        lessons: Vec<String>,
+    ) -> Result<Value, Error> {
+        let rows = query(ruby, || rb_self.0.lessons_times(&lessons, None))?;
+        json_to_ruby(ruby, &serde_json::to_value(rows).unwrap_or_default())
+    }
+
     /// Sets a lesson's window (ms since the epoch).
     pub fn schedule(
         ruby: &Ruby,

@@ -19,6 +19,9 @@ use std::sync::Arc;
 /// The users online in a lesson: name, and state over their tabs.
 type OnlineUsers = BTreeMap<u64, (String, Option<PageState>)>;
 
+/// Per lesson, the intervals still running and the users online.
+type Running = BTreeMap<String, (Vec<ledger::Interval>, OnlineUsers)>;
+
 /// How far back the status without a hot store looks for open sessions.
 const OPEN_SESSIONS_WINDOW_MS: i64 = 7 * 86_400_000;
 
@@ -127,22 +130,24 @@ impl Query {
     pub fn lesson_time(&self, uid: u64, lesson: &str) -> Result<ledger::LessonTime, StoreError> {
         let now = clock::now_ms();
         let mut intervals = self.intervals(lesson, Some(uid))?;
-        let (running, _) = self.running_intervals(lesson, Some(uid), now)?;
-        intervals.extend(running);
+        let mut running = self.running_intervals(&[lesson.to_owned()], Some(uid), now)?;
+        if let Some((live, _)) = running.remove(lesson) {
+            intervals.extend(live);
+        }
         Ok(ledger::LessonTime::of(&intervals, None))
     }
 
-    /// The intervals of `lesson` still running (ended at `now`, `ended_by`
-    /// "running"), from the hot store, and each such user's name and state
-    /// over their tabs.
+    /// The intervals of `lessons` still running (ended at `now`,
+    /// `ended_by` "running"), from the hot store, and each such user's
+    /// name and state over their tabs, per lesson (one read of the
+    /// store's clients for them all).
     fn running_intervals(
         &self,
-        lesson: &str,
+        lessons: &[String],
         uid: Option<u64>,
         now: i64,
-    ) -> Result<(Vec<ledger::Interval>, OnlineUsers), StoreError> {
-        let mut out = Vec::new();
-        let mut users = OnlineUsers::new();
+    ) -> Result<Running, StoreError> {
+        let mut running = Running::new();
         let Some(hot) = &self.hot else {
             // No hot store here (an app beside a server on process
             // memory): the clientIds with a login row and no logout row
@@ -154,12 +159,13 @@ impl Query {
                 .lock()
                 .open_sessions(since, MAX_OPEN_SESSIONS)?
             {
-                if s.lesson != lesson || uid.is_some_and(|u| u != s.uid) {
+                if !lessons.contains(&s.lesson) || uid.is_some_and(|u| u != s.uid) {
                     continue;
                 }
+                let (out, users) = running.entry(s.lesson.clone()).or_default();
                 out.push(ledger::Interval {
                     uid: s.uid,
-                    lesson: lesson.to_owned(),
+                    lesson: s.lesson.clone(),
                     client_id: s.client_id,
                     measure: ledger::IntervalKind::Attended,
                     started_ms: s.joined_ms,
@@ -168,35 +174,36 @@ impl Query {
                 });
                 users.entry(s.uid).or_insert((s.uname, None));
             }
-            return Ok((out, users));
+            return Ok(running);
         };
         let clients: Vec<_> = hot
             .clients()?
             .into_iter()
-            .filter(|c| c.auth.time == lesson && uid.is_none_or(|u| u == c.auth.user.uid))
+            .filter(|c| lessons.contains(&c.auth.time) && uid.is_none_or(|u| u == c.auth.user.uid))
             .collect();
         let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
         let pages = hot.pages(&ids)?;
         for (c, page) in clients.into_iter().zip(pages) {
-            let running = |measure, started_ms: i64| ledger::Interval {
+            let (out, users) = running.entry(c.auth.time.clone()).or_default();
+            let live = |measure, started_ms: i64| ledger::Interval {
                 uid: c.auth.user.uid,
-                lesson: lesson.to_owned(),
+                lesson: c.auth.time.clone(),
                 client_id: c.client_id.clone(),
                 measure,
                 started_ms,
                 ended_ms: now.max(started_ms),
                 ended_by: "running".into(),
             };
-            out.push(running(ledger::IntervalKind::Attended, c.joined_ms));
+            out.push(live(ledger::IntervalKind::Attended, c.joined_ms));
             if let Some((PageState::Active, since)) = page {
-                out.push(running(ledger::IntervalKind::Engaged, since));
+                out.push(live(ledger::IntervalKind::Engaged, since));
             }
             let user = users
                 .entry(c.auth.user.uid)
                 .or_insert_with(|| (c.auth.user.uname.clone(), None));
             user.1 = user_state(user.1.into_iter().chain(page.map(|p| p.0)));
         }
-        Ok((out, users))
+        Ok(running)
     }
 
     /// Every user's time in `lesson`: attended and engaged (unions over
@@ -207,10 +214,42 @@ impl Query {
         lesson: &str,
         window: Option<(i64, i64)>,
     ) -> Result<Vec<ledger::UserLessonTime>, StoreError> {
+        let mut all = self.lessons_times(&[lesson.to_owned()], window)?;
+        Ok(all.remove(lesson).unwrap_or_default())
+    }
+
+    /// [`Query::lesson_times`] of several lessons at once (reading the hot
+    /// store's clients once), by lesson.
+    pub fn lessons_times(
+        &self,
+        lessons: &[String],
+        window: Option<(i64, i64)>,
+    ) -> Result<BTreeMap<String, Vec<ledger::UserLessonTime>>, StoreError> {
         let now = clock::now_ms();
+        let lessons: Vec<String> = lessons
+            .iter()
+            .filter(|l| channel::check(l).is_ok())
+            .cloned()
+            .collect();
+        let mut running = self.running_intervals(&lessons, None, now)?;
+        let mut out = BTreeMap::new();
+        for lesson in lessons {
+            let (live, online) = running.remove(&lesson).unwrap_or_default();
+            let times = self.times_of(&lesson, live, &online, window)?;
+            out.insert(lesson, times);
+        }
+        Ok(out)
+    }
+
+    fn times_of(
+        &self,
+        lesson: &str,
+        live: Vec<ledger::Interval>,
+        online: &OnlineUsers,
+        window: Option<(i64, i64)>,
+    ) -> Result<Vec<ledger::UserLessonTime>, StoreError> {
         let mut intervals = self.intervals(lesson, None)?;
-        let (running, online) = self.running_intervals(lesson, None, now)?;
-        intervals.extend(running);
+        intervals.extend(live);
         let mut by_user: BTreeMap<u64, Vec<ledger::Interval>> = BTreeMap::new();
         for i in intervals {
             by_user.entry(i.uid).or_default().push(i);
