@@ -9,6 +9,7 @@ require_relative "writer"
 require_relative "publish"
 require_relative "engine"
 require_relative "reactor_instructions"
+require_relative "page_states"
 require "etc"
 
 quick = ENV["BENCH_QUICK"] == "1"
@@ -46,5 +47,8 @@ Bench::Engine.report(engine)
 $stdout.flush
 
 Bench::ReactorInstructions.report(Bench::ReactorInstructions.run(runs: quick ? 2 : 3))
+$stdout.flush
+
+Bench::PageStates.report(Bench::PageStates.run(users: quick ? 100 : 500))
 
 puts format("Whole run: %.0f s.", Bench.now - started)

@@ -4,6 +4,8 @@
 #    PostgreSQL, one transaction per record and in batches of up to 256
 #    (what the writer does when records queue up), side by side in one run.
 #    Runs the core's `writer` example (ext/faye_online_core/examples/writer.rs).
+#    A third run adds each cycle's interval-ledger rows, for the SQL cost
+#    of an interval (section 9's other figure).
 require_relative "support"
 require "open3"
 
@@ -48,6 +50,19 @@ module Bench
         a, b = results.values.map { |r| r[:records] / r[:in_batches][:seconds] }
         out.puts format("In batches, %s writes %.2f× the records per second of %s.",
                         results.keys[1], b / a, results.keys[0])
+      end
+      out.puts
+      out.puts "The interval ledger (two clocks): the same cycles in batches with each cycle's three interval rows " \
+               "(attended, and engaged twice); the median of 3 alternating rounds each:"
+      out.puts
+      out.puts "| database | intervals | batches without, s | with the ledger, s | µs per interval | server CPU µs per interval |"
+      out.puts "|---|---|---|---|---|---|"
+      results.each do |database, r|
+        without = r[:in_batches]
+        with = r[:with_ledger]
+        cpu = with[:db_cpu_seconds] && without[:db_cpu_seconds] ? format("%.1f", (with[:db_cpu_seconds] - without[:db_cpu_seconds]) * 1e6 / r[:intervals]) : "n/a"
+        out.puts format("| %s | %d | %.2f | %.2f | %.1f | %s |", database, r[:intervals], without[:seconds], with[:seconds],
+                        (with[:seconds] - without[:seconds]) * 1e6 / r[:intervals], cpu)
       end
       out.puts
     end

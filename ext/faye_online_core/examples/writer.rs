@@ -11,10 +11,38 @@
 //! again. Prints one JSON line: for each way, the seconds taken and the
 //! CPU seconds the database server used (when it runs on this host: all
 //! of MariaDB's `mariadbd`, or all of PostgreSQL's `postgres` processes).
+//! A third run writes the same cycles in batches with the interval
+//! ledger's rows of each (its attended interval and two engaged ones), so
+//! that the cost of an interval row shows beside the rest.
 
 use faye_online_core::durable::DurableStore;
-use faye_online_core::ledger::Record;
+use faye_online_core::ledger::{IntervalKind, Record};
 use std::time::Instant;
+
+/// The interval ledger's rows of each cycle: the tab's attended interval,
+/// and two engaged ones (it went idle once, then left).
+fn intervals(cycles: u64, tag: &str) -> Vec<Record> {
+    let t0 = 1_700_000_000_000;
+    (0..cycles)
+        .flat_map(|i| {
+            let at_ms = t0 + i as i64 * 1000;
+            let row = |measure, started_ms: i64, ended_ms: i64, ended_by: &str| Record::Interval {
+                uid: 1 + i % 200,
+                time: format!("/bench/writer/lesson/{}", i % 10),
+                client_id: format!("{tag}-{i}"),
+                measure,
+                started_ms,
+                ended_ms,
+                ended_by: ended_by.into(),
+            };
+            [
+                row(IntervalKind::Attended, at_ms, at_ms + 500, "left"),
+                row(IntervalKind::Engaged, at_ms, at_ms + 200, "idle"),
+                row(IntervalKind::Engaged, at_ms + 300, at_ms + 500, "left"),
+            ]
+        })
+        .collect()
+}
 
 fn records(cycles: u64, tag: &str) -> Vec<Record> {
     let t0 = 1_700_000_000_000;
@@ -101,6 +129,23 @@ fn measure(names: &[&str], f: impl FnOnce()) -> String {
     format!(r#"{{"seconds":{seconds:.3},"db_cpu_seconds":{db_cpu}}}"#)
 }
 
+/// Seconds and the database's CPU seconds (if known) of `f`.
+fn measure_seconds(names: &[&str], f: impl FnOnce()) -> (f64, Option<f64>) {
+    let cpu = database_cpu(names);
+    let started = Instant::now();
+    f();
+    let seconds = started.elapsed().as_secs_f64();
+    (seconds, cpu.zip(database_cpu(names)).map(|(a, b)| b - a))
+}
+
+/// The median run (by seconds) as the JSON `measure` prints.
+fn median_json(mut runs: Vec<(f64, Option<f64>)>) -> String {
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (seconds, cpu) = runs[runs.len() / 2];
+    let cpu = cpu.map_or("null".into(), |c| format!("{c:.3}"));
+    format!(r#"{{"seconds":{seconds:.3},"db_cpu_seconds":{cpu}}}"#)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let url = args.next().expect("usage: writer DATABASE_URL [CYCLES]");
@@ -118,14 +163,37 @@ fn main() {
             store.apply(record).expect("write");
         }
     });
-    let batched = records(cycles, "batched");
-    let in_batches = measure(names, || {
-        for batch in batched.chunks(256) {
-            store.apply_batch(batch, None).expect("write");
-        }
-    });
+    // Batches without and with the ledger's rows, in alternating rounds
+    // (the first round of each pays for warming the server's caches): the
+    // median round of each.
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    let mut interval_rows = 0;
+    for round in 0..3 {
+        let batched = records(cycles, &format!("batched{round}"));
+        without.push(measure_seconds(names, || {
+            for batch in batched.chunks(256) {
+                store.apply_batch(batch, None).expect("write");
+            }
+        }));
+        // The same cycles with their intervals, each cycle's rows together.
+        let tag = format!("ledger{round}");
+        let with_ledger: Vec<Record> = records(cycles, &tag)
+            .chunks(6)
+            .zip(intervals(cycles, &tag).chunks(3))
+            .flat_map(|(cycle, rows)| cycle.iter().chain(rows).cloned())
+            .collect();
+        interval_rows = with_ledger.len() - batched.len();
+        with.push(measure_seconds(names, || {
+            for batch in with_ledger.chunks(256 * 9 / 6) {
+                store.apply_batch(batch, None).expect("write");
+            }
+        }));
+    }
+    let in_batches = median_json(without);
+    let ledger = median_json(with);
     println!(
-        r#"{{"cycles":{cycles},"records":{},"one_by_one":{one_by_one},"in_batches":{in_batches}}}"#,
+        r#"{{"cycles":{cycles},"records":{},"one_by_one":{one_by_one},"in_batches":{in_batches},"intervals":{interval_rows},"with_ledger":{ledger}}}"#,
         single.len()
     );
 }
