@@ -37,6 +37,15 @@ RSpec.describe "The roster element, in a real browser", :browser, :integration d
       expect(@browser.eval("ann", "document.getElementById('first').getAttribute('count')")).to eq "2"
       expect(@browser.eval("ann", "probe.handshakes")).to eq 1
 
+      # Each user's state over their pages, live: Bob minimizes his window.
+      states = "Array.from(document.querySelectorAll('#first [data-uid]')).map(function (e) { return e.dataset.state; })"
+      eventually(timeout: 5) { expect(@browser.eval("ann", states)).to eq %w[active active] }
+      @browser.real_visibility("bob")
+      @browser.minimize("bob")
+      eventually(timeout: 5) { expect(@browser.eval("ann", states)).to eq %w[active hidden] }
+      @browser.minimize("bob", minimized: false)
+      eventually(timeout: 5) { expect(@browser.eval("ann", states)).to eq %w[active active] }
+
       @browser.close("bob")
       eventually(timeout: 5) { expect(names("ann", "first")).to eq ["Ann"] }
       eventually { expect(names("ann", "styled")).to eq ["Ann"] }

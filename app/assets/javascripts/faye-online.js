@@ -452,7 +452,9 @@
   // visit elsewhere), it leaves the room its client joined. It renders into itself, no shadow DOM, so
   // the app's CSS styles it: a <ul> of <li data-uid="...">name</li>, or,
   // when it holds a <template>, a copy of the template per user with
-  // [data-field="uname"] and [data-field="uid"] filled in. Its `count`
+  // [data-field="uname"] and [data-field="uid"] filled in; a user whose
+  // pages report their state has it in data-state (active, idle,
+  // hidden), for the app's CSS. Its `count`
   // attribute follows the count, and each change fires
   // "faye-online:roster" with {count, users}.
   function defineRoster() {
@@ -494,6 +496,9 @@
         }
         (change.joined || []).forEach(function (u) { users[u.uid] = u; });
         (change.left || []).forEach(function (u) { delete users[u.uid]; });
+        (change.state || []).forEach(function (u) {
+          if (users[u.uid]) users[u.uid] = Object.assign({}, users[u.uid], { state: u.state });
+        });
         var list = Object.keys(users).map(function (uid) { return users[uid]; })
           .sort(function (a, b) { return a.uid - b.uid; });
         this.setAttribute("count", String(change.count));
@@ -518,6 +523,7 @@
             item.textContent = user.uname;
           }
           item.setAttribute("data-uid", String(user.uid));
+          if (user.state) item.setAttribute("data-state", user.state);
           container.appendChild(item);
         });
         this.textContent = "";

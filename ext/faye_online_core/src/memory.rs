@@ -228,6 +228,17 @@ impl HotStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    fn room_states(&self, room: &str) -> Result<HashMap<u64, PageState>, StoreError> {
+        let st = self.state.lock();
+        let Some(users) = st.rooms.get(room) else {
+            return Ok(HashMap::new());
+        };
+        Ok(users
+            .keys()
+            .filter_map(|uid| st.user_state(room, *uid).map(|s| (*uid, s)))
+            .collect())
+    }
+
     fn room_count(&self, room: &str) -> Result<usize, StoreError> {
         Ok(self.state.lock().rooms.get(room).map_or(0, |r| r.len()))
     }

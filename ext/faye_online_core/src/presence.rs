@@ -8,6 +8,7 @@
 
 use crate::auth::{Auth, User};
 use crate::error::StoreError;
+use std::collections::HashMap;
 
 /// What a clientId's first valid `/meta/connect` changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +179,10 @@ pub trait HotStore: Send + Sync {
     /// The users online in `room`, sorted by uid.
     fn room_users(&self, room: &str) -> Result<Vec<User>, StoreError>;
 
+    /// The state of each user in `room` whose pages reported one (see
+    /// [`user_state`]).
+    fn room_states(&self, room: &str) -> Result<HashMap<u64, PageState>, StoreError>;
+
     /// How many users are online in `room`.
     fn room_count(&self, room: &str) -> Result<usize, StoreError>;
 
@@ -327,6 +332,12 @@ pub mod contract {
                 .unwrap(),
             vec![Some((Hidden, 1_200)), Some((Idle, 2_000)), None]
         );
+        assert_eq!(
+            s.room_states("/c13/room").unwrap(),
+            HashMap::from([(13, Idle)]),
+            "c13b is hidden, c13a idle: the user is idle"
+        );
+        assert!(s.room_states("/c13/nowhere").unwrap().is_empty());
         let out = s.set_state("c13a", Hidden, 3_000).unwrap().unwrap();
         assert_eq!(out.previous, Some((Idle, 2_000)));
         assert_eq!(

@@ -305,7 +305,7 @@ impl Worker {
                     let (channel, data) = if changes {
                         (
                             channel::user_changes_channel(&room),
-                            user_changes_message(&room, users.len(), Some(&users), None),
+                            self.changes_snapshot(&room, &users),
                         )
                     } else {
                         (
@@ -451,6 +451,24 @@ impl Worker {
         }
     }
 
+    /// A room's whole list for `<room>/user_changes`: each user with their
+    /// state over their tabs, when their pages report one.
+    fn changes_snapshot(&self, room: &str, users: &[User]) -> Value {
+        let states = self
+            .with_hot("read a room's states", || self.hot.room_states(room))
+            .unwrap_or_default();
+        let mut data = user_changes_message(room, users.len(), Some(users), None);
+        if let Some(Value::Array(listed)) = data.get_mut("users") {
+            for user in listed.iter_mut() {
+                let state = user["uid"].as_u64().and_then(|uid| states.get(&uid));
+                if let Some(state) = state {
+                    user["state"] = json!(state.name());
+                }
+            }
+        }
+        data
+    }
+
     /// Sends a room's whole list (as a new subscriber gets it) to every
     /// process's subscribers.
     fn publish_snapshot(&self, room: &str) {
@@ -463,7 +481,7 @@ impl Worker {
         );
         self.send_out(
             channel::user_changes_channel(room),
-            user_changes_message(room, users.len(), Some(&users), None),
+            self.changes_snapshot(room, &users),
         );
     }
 
@@ -476,7 +494,7 @@ impl Worker {
             });
             self.outbox.push(Notification::Publish {
                 channel: channel::user_changes_channel(room),
-                data: user_changes_message(room, users.len(), Some(&users), None),
+                data: self.changes_snapshot(room, &users),
             });
         }
     }
@@ -815,6 +833,12 @@ mod tests {
         }
         fn room_count(&self, room: &str) -> Result<usize, StoreError> {
             self.0.room_count(room)
+        }
+        fn room_states(
+            &self,
+            room: &str,
+        ) -> Result<std::collections::HashMap<u64, PageState>, StoreError> {
+            self.0.room_states(room)
         }
         fn room_has(&self, room: &str, uid: u64) -> Result<bool, StoreError> {
             self.0.room_has(room, uid)

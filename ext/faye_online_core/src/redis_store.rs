@@ -31,6 +31,7 @@ use crate::presence::{
 };
 use parking_lot::Mutex;
 use redis::{Client, Connection, Script, Value};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -434,6 +435,26 @@ impl HotStore for RedisStore {
             .collect();
         users.sort();
         Ok(users)
+    }
+
+    fn room_states(&self, room: &str) -> Result<HashMap<u64, PageState>, StoreError> {
+        let key = self.room_key(room, "pages");
+        let counts: HashMap<String, i64> =
+            self.with_conn(|c| redis::cmd("HGETALL").arg(&key).query(c))?;
+        let mut states: HashMap<u64, PageState> = HashMap::new();
+        for (field, count) in counts {
+            let Some((uid, letter)) = field.split_once(':') else {
+                continue;
+            };
+            let (Ok(uid), Some(state)) = (uid.parse(), PageState::from_letter(letter)) else {
+                continue;
+            };
+            if count > 0 {
+                let entry = states.entry(uid).or_insert(state);
+                *entry = (*entry).min(state);
+            }
+        }
+        Ok(states)
     }
 
     fn room_count(&self, room: &str) -> Result<usize, StoreError> {

@@ -103,6 +103,22 @@ fn lesson_times_count_what_still_runs() {
     assert_eq!(t.incoming(&state("tab2", "hidden")), Verdict::Pass);
     assert_eq!(t.incoming(&state("tab3", "idle")), Verdict::Pass);
     assert!(t.flush(Duration::from_secs(5)));
+    // A new subscriber of user_changes gets each user with their state.
+    t.handshake("watcher");
+    t.subscribed("watcher", "/classes/4/user_changes");
+    assert!(t.flush(Duration::from_secs(5)));
+    let snapshot = t
+        .drain()
+        .into_iter()
+        .find_map(|n| match n {
+            Notification::Deliver { data, .. } => Some(data),
+            _ => None,
+        })
+        .expect("a snapshot");
+    assert_eq!(
+        snapshot["users"],
+        json!([{"uid": 9, "uname": "u9", "state": "active"}, {"uid": 10, "uname": "u10", "state": "idle"}])
+    );
     std::thread::sleep(Duration::from_millis(50));
     let times = t.query().lesson_times(lesson, None).unwrap();
     assert_eq!(times.len(), 2, "{times:?}");
