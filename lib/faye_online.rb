@@ -163,9 +163,15 @@ module FayeOnline
     # millisecond: {"attended_ms" => n, "engaged_ms" => n}. Attended is the
     # union of the user's pages' open time, engaged the union of the time
     # one of them was active (shown and in use), counting those still
-    # running.
-    def lesson_time(uid, time_channel)
-      reader.lesson_time(uid, time_channel)
+    # running; within from:...to: (Times, Dates or strings) when given.
+    def lesson_time(uid, time_channel, from: nil, to: nil)
+      return reader.lesson_time(uid, time_channel) unless from || to
+
+      from_ms = Reports.ms(Reports.to_time(from || Time.at(0)))
+      to_ms = Reports.ms(Reports.to_time(to || Time.now))
+      raise ArgumentError, "from: must be before to:" unless from_ms < to_ms
+
+      reader.lesson_time(uid, time_channel, from_ms, to_ms)
     end
 
     # The interval ledger's rows of a lesson (of one user with user:), in

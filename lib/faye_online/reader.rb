@@ -21,8 +21,9 @@ module FayeOnline
     end
 
     # {"attended_ms" => n, "engaged_ms" => n} from the interval ledger.
-    def lesson_time(uid, lesson)
-      @native._lesson_time(Integer(uid), lesson.to_s)
+    # Clipped to [from_ms, to_ms) when both are given.
+    def lesson_time(uid, lesson, from_ms = nil, to_ms = nil)
+      @native._lesson_time(Integer(uid), lesson.to_s, from_ms, to_ms)
     end
 
     # The interval ledger's rows of +lesson+ (of +uid+, or everyone's).

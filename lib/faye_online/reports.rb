@@ -59,17 +59,25 @@ module FayeOnline
 
     # Per lesson, the user's time with overlapping sessions merged (two tabs
     # open at once count once), first join and last leave.
+    # Each lesson also has "engaged_seconds": the time one of the user's
+    # pages was active, from the interval ledger, in the same range.
     def log(reader, user:, from: nil, to: nil, now: Time.now)
       list = sessions(reader, user: user, from: from, to: to, now: now)
-      lessons = list.group_by { |s| s["lesson"] }.transform_values { |group| summary(group) }
+      from_ms = from ? ms(to_time(from)) : 0
+      to_ms = ms(to ? to_time(to) : now)
+      lessons = list.group_by { |s| s["lesson"] }.to_h do |lesson, group|
+        engaged = reader.lesson_time(Integer(user), lesson, from_ms, to_ms)["engaged_ms"]
+        [lesson, summary(group).merge("engaged_seconds" => (engaged / 1000.0).round)]
+      end
       { "uid" => Integer(user), "uname" => list.map { |s| s["uname"] }.reject(&:empty?).last.to_s,
         "sessions" => list.map { |s| s.reject { |k, _| %w[uid uname from to].include?(k) } },
         "lessons" => lessons }
     end
 
     # Writes four files into `dir` and returns their paths:
-    #   by_lesson.csv    lesson, uid, uname, seconds, first_join, last_leave
-    #   by_user.csv      uid, uname, lesson, seconds, first_join, last_leave
+    #   by_lesson.csv    lesson, uid, uname, seconds, first_join, last_leave,
+    #                    engaged_seconds (from the interval ledger, in range)
+    #   by_user.csv      the same, by user
     #   attendance.csv   per student of each lesson scheduled to start in
     #                    [from, to): attended and engaged seconds and percent,
     #                    first join, last leave, status, and the thresholds
@@ -98,11 +106,17 @@ module FayeOnline
     end
 
     def login_report(reader, dir:, from:, to:, now:)
+      from_ms = from ? ms(to_time(from)) : 0
+      to_ms = ms(to ? to_time(to) : now)
+      engaged = Hash.new do |cache, lesson|
+        cache[lesson] = reader.lesson_times(lesson, from_ms, to_ms).to_h { |t| [t["uid"], t["engaged_ms"]] }
+      end
       rows = sessions(reader, from: from, to: to, now: now)
              .group_by { |s| [s["lesson"], s["uid"]] }
              .map do |(lesson, uid), group|
                names = group.map { |s| s["uname"] }.reject(&:empty?)
-               [lesson, uid, names.last.to_s, summary(group)]
+               engaged_seconds = (engaged[lesson].fetch(uid, 0) / 1000.0).round
+               [lesson, uid, names.last.to_s, summary(group).merge("engaged_seconds" => engaged_seconds)]
              end
       FileUtils.mkdir_p(dir)
       by_lesson = rows.sort_by { |lesson, uid, _, _| [lesson, uid] }
@@ -114,12 +128,12 @@ module FayeOnline
     end
 
     def figures(summary)
-      [summary["seconds"], iso(summary["first_join"]), iso(summary["last_leave"])]
+      [summary["seconds"], iso(summary["first_join"]), iso(summary["last_leave"]), summary["engaged_seconds"]]
     end
 
     def write_csv(path, key_columns, rows)
       CSV.open(path, "w") do |csv|
-        csv << key_columns + %w[seconds first_join last_leave]
+        csv << key_columns + %w[seconds first_join last_leave engaged_seconds]
         rows.each { |row| csv << row.map { |cell| inert(cell) } }
       end
       path

@@ -97,6 +97,22 @@ RSpec.describe "Engaged time, in a real browser", :browser, :integration do
       end
     end
 
+    it "asks \"still there?\" after confirm_after of idleness, and an answer makes the page active again" do
+      ann = new_user("ann")
+      open_tab("ann-asked", ann, idle_after: 1, confirm_after: 1)
+      eventually(timeout: 5) { expect(states("ann-asked")).to eq %w[active idle] }
+      asked = eventually(timeout: 5) { probe("ann-asked")["still_there"].tap { |a| expect(a.size).to eq 1 } }
+      expect(asked.first).to be >= 1900
+      consistently(duration: 1) { expect(probe("ann-asked")["still_there"].size).to eq 1 }
+      # The page's "yes" (a button calling faye_online_active) counts as input.
+      @browser.eval("ann-asked", "faye.faye_online_active(), true")
+      eventually(timeout: 3) { expect(states("ann-asked")).to eq %w[active idle active] }
+      eventually do
+        rows = FayeOnline.intervals(lesson, user: ann["uid"]).map { |i| i.values_at("measure", "ended_by") }
+        expect(rows).to eq [%w[engaged idle]]
+      end
+    end
+
     it "goes idle without input, is active again on input, and credits only the active time" do
       ann = new_user("ann")
       watcher = faye_client.subscribe("#{room}/user_changes")

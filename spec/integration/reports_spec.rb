@@ -80,6 +80,12 @@ RSpec.describe "Reports", :integration do
         log_row(1, bob, ids[lesson], "10:10:00", "b1")
         log_row(0, bob, ids[lesson], "10:15:00", "b1")
         log_row(1, bob, ids[lesson], "11:00:00", "b2")
+        # ann's pages were active 10:05–10:25 and 10:20–10:40 (the ledger).
+        [["a1", "10:05:00", "10:25:00"], ["a2", "10:20:00", "10:40:00"]].each do |client_id, from, to|
+          sql.rows("INSERT INTO faye_online_intervals (uid, lesson, client_id, kind, started_ms, ended_ms, ended_by) " \
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)", ann["uid"], lesson, client_id, "engaged",
+                   (at(from).to_r * 1000).round, (at(to).to_r * 1000).round, "idle")
+        end
       end
 
       it "merges overlapping sessions per lesson in a user's log" do
@@ -88,7 +94,9 @@ RSpec.describe "Reports", :integration do
         expect(log["sessions"].map { |s| [s["client_id"], s["seconds"]] })
           .to eq [["a1", 1800], ["a3", 300], ["a2", 1800]]
         expect(log["lessons"][lesson]).to eq("seconds" => 3000, "first_join" => at("10:00:00"),
-                                             "last_leave" => at("10:50:00"))
+                                             "last_leave" => at("10:50:00"), "engaged_seconds" => 2100)
+        expect(FayeOnline.lesson_time(ann["uid"], lesson, from: at("10:12:00"), to: at("10:30:00")))
+          .to eq("attended_ms" => 0, "engaged_ms" => 18 * 60_000)
         expect(log["lessons"][other_lesson]["seconds"]).to eq 300
       end
 
@@ -96,14 +104,14 @@ RSpec.describe "Reports", :integration do
         Dir.mktmpdir do |dir|
           by_lesson, by_user = FayeOnline.report(dir: dir, from: at("10:12:00"), to: at("11:30:00"))
           expect(CSV.read(by_lesson)).to eq [
-            %w[lesson uid uname seconds first_join last_leave],
-            [lesson, ann["uid"].to_s, "ann", "2280", "#{day}T10:00:00Z", "#{day}T10:50:00Z"],
-            [lesson, bob["uid"].to_s, "bob", "1980", "#{day}T10:10:00Z", nil]
+            %w[lesson uid uname seconds first_join last_leave engaged_seconds],
+            [lesson, ann["uid"].to_s, "ann", "2280", "#{day}T10:00:00Z", "#{day}T10:50:00Z", "1680"],
+            [lesson, bob["uid"].to_s, "bob", "1980", "#{day}T10:10:00Z", nil, "0"]
           ]
           expect(CSV.read(by_user)).to eq [
-            %w[uid uname lesson seconds first_join last_leave],
-            [ann["uid"].to_s, "ann", lesson, "2280", "#{day}T10:00:00Z", "#{day}T10:50:00Z"],
-            [bob["uid"].to_s, "bob", lesson, "1980", "#{day}T10:10:00Z", nil]
+            %w[uid uname lesson seconds first_join last_leave engaged_seconds],
+            [ann["uid"].to_s, "ann", lesson, "2280", "#{day}T10:00:00Z", "#{day}T10:50:00Z", "1680"],
+            [bob["uid"].to_s, "bob", lesson, "1980", "#{day}T10:10:00Z", nil, "0"]
           ]
         end
       end

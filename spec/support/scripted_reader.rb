@@ -36,6 +36,13 @@ module FayeOnlineSpec
       deep_copy(@schedules.find { |s| s["lesson"] == lesson })
     end
 
+    # A user's figures in a lesson: their row of lesson_times, if any.
+    def _lesson_time(uid, lesson, from_ms, to_ms)
+      @calls << [:_lesson_time, uid, lesson, from_ms, to_ms]
+      row = @lesson_times.fetch(lesson, []).find { |r| r["uid"] == uid }
+      { "attended_ms" => row ? row["attended_ms"] : 0, "engaged_ms" => row ? row["engaged_ms"] : 0 }
+    end
+
     def _lessons_times(lessons)
       @calls << [:_lessons_times, lessons]
       lessons.to_h { |lesson| [lesson, deep_copy(@lesson_times.fetch(lesson, []))] }

@@ -178,7 +178,7 @@ RSpec.describe FayeOnline::Reports do
         session("a0", 1, "ann", other_lesson, "10:20:00", "10:25:00"),
         session("b1", 2, "", lesson, "10:10:00", "10:15:00"),
         session("b2", 2, "bob", lesson, "11:00:00", nil)
-      ])
+      ], lesson_times: { lesson => [time_row(1, "ann", 3_000_000, 1_200_400, "10:00:00", "10:50:00")] })
     end
 
     describe ".sessions" do
@@ -222,15 +222,18 @@ RSpec.describe FayeOnline::Reports do
         expect(log["sessions"].map { |s| [s["client_id"], s["seconds"]] }).to eq [["a1", 1800], ["a0", 300], ["a2", 1800]]
         expect(log["sessions"].first.keys).to eq %w[client_id lesson joined_at left_at open seconds]
         expect(log["lessons"]).to eq(
-          lesson => { "seconds" => 3000, "first_join" => at("10:00:00"), "last_leave" => at("10:50:00") },
-          other_lesson => { "seconds" => 300, "first_join" => at("10:20:00"), "last_leave" => at("10:25:00") }
+          lesson => { "seconds" => 3000, "first_join" => at("10:00:00"), "last_leave" => at("10:50:00"),
+                      "engaged_seconds" => 1200 },
+          other_lesson => { "seconds" => 300, "first_join" => at("10:20:00"), "last_leave" => at("10:25:00"),
+                            "engaged_seconds" => 0 }
         )
       end
 
       it "names the user by the last name it knows, and leaves last_leave open while a session is" do
         log = described_class.log(FayeOnline::Reader.new(reader), user: 2, now: at("11:10:00"))
         expect(log["uname"]).to eq "bob"
-        expect(log["lessons"][lesson]).to eq("seconds" => 900, "first_join" => at("10:10:00"), "last_leave" => nil)
+        expect(log["lessons"][lesson]).to eq("seconds" => 900, "first_join" => at("10:10:00"), "last_leave" => nil,
+                                             "engaged_seconds" => 0)
       end
 
       it "has an empty log for a user without sessions" do
@@ -247,16 +250,16 @@ RSpec.describe FayeOnline::Reports do
           expect(paths).to eq [File.join(out, "by_lesson.csv"), File.join(out, "by_user.csv"),
                                File.join(out, "attendance.csv"), File.join(out, "attendance.json")]
           expect(CSV.read(paths[0])).to eq [
-            %w[lesson uid uname seconds first_join last_leave],
-            [lesson, "1", "ann", "2280", iso("10:00:00"), iso("10:50:00")],
-            [lesson, "2", "bob", "1980", iso("10:10:00"), nil],
-            [other_lesson, "1", "ann", "300", iso("10:20:00"), iso("10:25:00")]
+            %w[lesson uid uname seconds first_join last_leave engaged_seconds],
+            [lesson, "1", "ann", "2280", iso("10:00:00"), iso("10:50:00"), "1200"],
+            [lesson, "2", "bob", "1980", iso("10:10:00"), nil, "0"],
+            [other_lesson, "1", "ann", "300", iso("10:20:00"), iso("10:25:00"), "0"]
           ]
           expect(CSV.read(paths[1])).to eq [
-            %w[uid uname lesson seconds first_join last_leave],
-            ["1", "ann", lesson, "2280", iso("10:00:00"), iso("10:50:00")],
-            ["1", "ann", other_lesson, "300", iso("10:20:00"), iso("10:25:00")],
-            ["2", "bob", lesson, "1980", iso("10:10:00"), nil]
+            %w[uid uname lesson seconds first_join last_leave engaged_seconds],
+            ["1", "ann", lesson, "2280", iso("10:00:00"), iso("10:50:00"), "1200"],
+            ["1", "ann", other_lesson, "300", iso("10:20:00"), iso("10:25:00"), "0"],
+            ["2", "bob", lesson, "1980", iso("10:10:00"), nil, "0"]
           ]
         end
       end

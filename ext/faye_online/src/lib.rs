@@ -110,7 +110,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     query.define_singleton_method("new", function!(RbQuery::new, 1))?;
     query.define_method("_online_users", method!(RbQuery::online_users, 1))?;
     query.define_method("_online_time", method!(RbQuery::online_time, 2))?;
-    query.define_method("_lesson_time", method!(RbQuery::lesson_time, 2))?;
+    query.define_method("_lesson_time", method!(RbQuery::lesson_time, 4))?;
     query.define_method("_intervals", method!(RbQuery::intervals, 2))?;
     query.define_method("_lesson_times", method!(RbQuery::lesson_times, 3))?;
     query.define_method("_lessons_times", method!(RbQuery::lessons_times, 1))?;

@@ -31,14 +31,18 @@ impl RbQuery {
         query(ruby, || rb_self.0.online_time(uid, &time))
     }
 
-    /// `{"attended_ms" => …, "engaged_ms" => …}` from the interval ledger.
+    /// `{"attended_ms" => …, "engaged_ms" => …}` from the interval ledger
+    /// (clipped to [from_ms, to_ms) when both are given).
     pub fn lesson_time(
         ruby: &Ruby,
         rb_self: &Self,
         uid: u64,
         lesson: String,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
     ) -> Result<Value, Error> {
-        let time = query(ruby, || rb_self.0.lesson_time(uid, &lesson))?;
+        let window = from_ms.zip(to_ms);
+        let time = query(ruby, || rb_self.0.lesson_time(uid, &lesson, window))?;
         json_to_ruby(ruby, &serde_json::to_value(time).unwrap_or_default())
     }
 

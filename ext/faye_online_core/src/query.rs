@@ -127,14 +127,20 @@ impl Query {
     /// A user's attended and engaged time in `lesson`, to the
     /// millisecond: the ledger's intervals and, from the hot store, those
     /// still running.
-    pub fn lesson_time(&self, uid: u64, lesson: &str) -> Result<ledger::LessonTime, StoreError> {
+    /// Clipped to `window` (ms, start and end) when given.
+    pub fn lesson_time(
+        &self,
+        uid: u64,
+        lesson: &str,
+        window: Option<(i64, i64)>,
+    ) -> Result<ledger::LessonTime, StoreError> {
         let now = clock::now_ms();
         let mut intervals = self.intervals(lesson, Some(uid))?;
         let mut running = self.running_intervals(&[lesson.to_owned()], Some(uid), now)?;
         if let Some((live, _)) = running.remove(lesson) {
             intervals.extend(live);
         }
-        Ok(ledger::LessonTime::of(&intervals, None))
+        Ok(ledger::LessonTime::of(&intervals, window))
     }
 
     /// The intervals of `lessons` still running (ended at `now`,

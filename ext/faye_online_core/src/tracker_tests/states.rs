@@ -134,7 +134,7 @@ fn lesson_times_count_what_still_runs() {
     );
     assert_eq!(ten.engaged_ms, 0);
     assert_eq!(nine.last_leave_ms, None);
-    let single = t.query().lesson_time(9, lesson).unwrap();
+    let single = t.query().lesson_time(9, lesson, None).unwrap();
     assert!(single.attended_ms >= nine.attended_ms);
     // Clipped to a window that ended before anyone came: nothing.
     let early = nine.first_join_ms.unwrap() - 10_000;
