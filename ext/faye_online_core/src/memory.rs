@@ -81,6 +81,11 @@ impl HotStore for MemoryStore {
         };
         let auth = auth.clone();
         let previous = st.pages.get(client_id).copied();
+        if previous.is_some_and(|(_, since)| since > at_ms) {
+            // Older than the state held: another process's later report
+            // was applied first.
+            return Ok(None);
+        }
         let user_before = st.user_state(&auth.room, auth.user.uid);
         if previous.is_none_or(|(p, _)| p != state) {
             st.pages.insert(client_id.to_owned(), (state, at_ms));

@@ -193,8 +193,10 @@ pub trait HotStore: Send + Sync {
     fn timer_started_at(&self, uid: u64, time: &str) -> Result<Option<i64>, StoreError>;
 
     /// Records that `client_id` reported its page in `state` at `at_ms`.
-    /// `None` for a clientId the store does not hold; a report of the
-    /// state it is already in changes nothing (`previous` says so).
+    /// `None` for a clientId the store does not hold, and for a report
+    /// older than the state it holds (applied out of order: it changes
+    /// nothing); a report of the state it is already in changes nothing
+    /// either (`previous` says so).
     fn set_state(
         &self,
         client_id: &str,
@@ -338,6 +340,15 @@ pub mod contract {
             "c13b is hidden, c13a idle: the user is idle"
         );
         assert!(s.room_states("/c13/nowhere").unwrap().is_empty());
+        assert_eq!(
+            s.set_state("c13a", Active, 1_900).unwrap(),
+            None,
+            "a report older than the state held is stale"
+        );
+        assert_eq!(
+            s.pages(&["c13a".into()]).unwrap(),
+            vec![Some((Idle, 2_000))]
+        );
         let out = s.set_state("c13a", Hidden, 3_000).unwrap().unwrap();
         assert_eq!(out.previous, Some((Idle, 2_000)));
         assert_eq!(

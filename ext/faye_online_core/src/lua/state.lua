@@ -1,5 +1,7 @@
 -- A clientId reports its page state. ARGV: prefix, clientId, state
--- letter (a, i or h), at (ms). Returns {0} for an unknown clientId, else
+-- letter (a, i or h), at (ms). Returns {0} for an unknown clientId, or for
+-- a report older than the state it holds (two processes may apply one
+-- client's reports out of order), else
 -- {1, uid, uname, room, time, previous letter or '', since or '', the
 -- user's state before, after}.
 local cid, letter, at = ARGV[2], ARGV[3], ARGV[4]
@@ -11,6 +13,7 @@ local prev, since = '', ''
 local current = redis.call('HGET', pages_key(), cid)
 if current then prev, since = string.match(current, '^(%a)|(%d+)$') end
 prev, since = prev or '', since or ''
+if since ~= '' and tonumber(since) > tonumber(at) then return {0} end
 local before = user_state(room, uid)
 if prev ~= letter then
   redis.call('HSET', pages_key(), cid, letter .. '|' .. at)
