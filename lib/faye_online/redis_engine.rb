@@ -2,6 +2,7 @@
 
 require "json"
 require "faye"
+require_relative "clock"
 
 module FayeOnline
   # Faye's engine on Redis, given to Faye as its engine type when Redis is
@@ -39,6 +40,7 @@ module FayeOnline
       @connecting = {} # clientIds whose /meta/connect is on its way in
       @pinged = nil # the clientId whose connect's check pinged it, while Faye connects it
       @taken = {} # clientId => messages taken with its connect's check
+      @held = {} # [clientId, id, channel] => publications on their way to Redis (see #publish)
       proxy.bind("connection:open") { |client_id| @tracker._engine_connection(client_id, true) }
       proxy.bind("connection:close") { |client_id| @tracker._engine_connection(client_id, false) }
     end
@@ -74,6 +76,10 @@ module FayeOnline
       callback.call(message)
     end
 
+    # Publications whose answers wait for Redis, before old ones are
+    # looked for and forgotten.
+    MAX_HELD = 10_000
+
     UNAVAILABLE = "503::Redis is unavailable; try again in a moment"
     RETRY = { "reconnect" => "retry", "interval" => 1000 }.freeze
 
@@ -82,6 +88,8 @@ module FayeOnline
     # rather than "unknown client" (which would make the client start over
     # as a new one) or a handshake without a clientId.
     def outgoing(message, callback)
+      return if hold(message, callback)
+
       channel = message["channel"]
       failed = if channel == "/meta/handshake"
                  message["successful"] && message["clientId"].nil?
@@ -129,7 +137,19 @@ module FayeOnline
       return if message["channel"] == PAGE_STATE_CHANNEL
 
       @server.debug("Publishing message ?", message)
-      unless @tracker._engine_publish(JSON.generate(message), channels.map(&:to_s))
+      json = JSON.generate(message)
+      names = channels.map(&:to_s)
+      key = answer_key(message)
+      if key
+        # A client's publication: Faye answers it right after this call;
+        # #outgoing holds that answer until the message is in Redis, so
+        # that the client's next publication, through whichever process,
+        # is queued after it.
+        forget_unanswered if @held.size > MAX_HELD
+        publication = { done: nil, answer: nil, at: Clock.monotonic }
+        (@held[key] ||= []) << publication
+        submit(->(ok = true) { published(publication, ok) }, :publish) { |ticket| @tracker._engine_publish(ticket, json, names) }
+      elsif !@tracker._engine_publish(0, json, names)
         @logger&.warn("faye-online: a message on #{message['channel']} was not published: Faye's engine is behind or stopped")
       end
       @server.trigger(:publish, message["clientId"], message["channel"], message["data"])
@@ -189,6 +209,60 @@ module FayeOnline
 
     private
 
+    # The key that pairs a client's publication with Faye's answer to it.
+    def answer_key(message)
+      id = message["id"]
+      client_id = message["clientId"]
+      return nil unless id && client_id?(client_id)
+
+      [client_id, id, message["channel"]]
+    end
+
+    # Holds Faye's answer to a publication until the publication is in
+    # Redis. True when it did (the answer goes now or once Redis took it);
+    # false for any other message.
+    def hold(message, callback)
+      return false if message["channel"].to_s.start_with?("/meta/")
+
+      key = answer_key(message)
+      list = key && @held[key]
+      return false unless list
+
+      publication = list.shift
+      @held.delete(key) if list.empty?
+      return answer_publication(message, publication[:done], callback) unless publication[:done].nil?
+
+      publication[:answer] = -> { answer_publication(message, publication[:done], callback) }
+      true
+    end
+
+    # Publications whose answer never came this way (another extension
+    # dropped it) are forgotten after a minute.
+    def forget_unanswered
+      stale = Clock.monotonic - 60
+      @held.delete_if do |_, list|
+        list.reject! { |publication| publication[:at] < stale }
+        list.empty?
+      end
+    end
+
+    def published(publication, ok)
+      publication[:done] = ok
+      publication[:answer]&.call
+    end
+
+    # The answer to a publication once Redis took it, or a 503 (with advice
+    # to retry) when it could not.
+    def answer_publication(message, ok, callback)
+      unless ok
+        message["successful"] = false
+        message["error"] = UNAVAILABLE
+        message["advice"] = RETRY.dup
+      end
+      callback.call(message)
+      true
+    end
+
     def client_id?(client_id)
       client_id.is_a?(String) && !client_id.empty? && client_id.bytesize <= MAX_CLIENT_ID
     end
@@ -217,6 +291,7 @@ module FayeOnline
       return unless callback
 
       case kind
+      when :publish then callback.call(false)
       when :create, :grants then callback.call(nil)
       when :exists, :connect then callback.call(false)
       else callback.call
@@ -250,6 +325,8 @@ module FayeOnline
         callback&.call(true)
       when :grants
         callback&.call(reply.grants)
+      when :published
+        callback&.call(true)
       when :destroyed
         reply.channels.each { |channel| @server.trigger(:unsubscribe, client_id, channel) }
         # The collector's: the client stopped polling every process.

@@ -92,7 +92,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         "_engine_unsubscribe",
         method!(RbTracker::engine_unsubscribe, 3),
     )?;
-    tracker.define_method("_engine_publish", method!(RbTracker::engine_publish, 2))?;
+    tracker.define_method("_engine_publish", method!(RbTracker::engine_publish, 3))?;
     tracker.define_method(
         "_engine_empty_queue",
         method!(RbTracker::engine_empty_queue, 1),

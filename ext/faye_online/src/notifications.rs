@@ -86,8 +86,8 @@ impl Event {
 
 /// `FayeOnline::Native::EngineReply`: an answer of Faye's engine on
 /// Redis. `kind` is one of `:created`, `:exists`, `:destroyed`,
-/// `:subscribed`, `:unsubscribed`, `:messages`, `:grants`, `:closed`,
-/// `:failed`;
+/// `:subscribed`, `:unsubscribed`, `:messages`, `:grants`, `:published`,
+/// `:closed`, `:failed`;
 /// `flag` is its yes or no (added, exists, existed, removed).
 #[magnus::wrap(class = "FayeOnline::Native::EngineReply", free_immediately, size)]
 pub struct EngineReply {
@@ -104,6 +104,7 @@ impl EngineReply {
             Reply::Unsubscribed { .. } => "unsubscribed",
             Reply::Messages { .. } => "messages",
             Reply::Grants { .. } => "grants",
+            Reply::Published { .. } => "published",
             Reply::Closed { .. } => "closed",
             Reply::Failed { .. } => "failed",
         })
@@ -117,6 +118,7 @@ impl EngineReply {
             | Reply::Subscribed { ticket, .. }
             | Reply::Unsubscribed { ticket, .. }
             | Reply::Grants { ticket, .. }
+            | Reply::Published { ticket }
             | Reply::Failed { ticket, .. } => *ticket,
             _ => 0,
         }

@@ -195,9 +195,14 @@ impl RbTracker {
     }
 
     /// `message` is the message as JSON; `channels` the subscriptions it
-    /// reaches (Faye's `Channel.expand`).
-    pub fn engine_publish(&self, message: String, channels: Vec<String>) -> bool {
-        self.engine_op(Op::Publish { message, channels })
+    /// reaches (Faye's `Channel.expand`). With a ticket, a `:published`
+    /// reply says when it is in Redis.
+    pub fn engine_publish(&self, ticket: u64, message: String, channels: Vec<String>) -> bool {
+        self.engine_op(Op::Publish {
+            ticket,
+            message,
+            channels,
+        })
     }
 
     pub fn engine_empty_queue(&self, client_id: String) -> bool {

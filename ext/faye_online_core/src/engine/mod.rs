@@ -111,8 +111,12 @@ pub enum Op {
         channel: String,
     },
     /// `message` is JSON; `channels` are the names it matches (the channel
-    /// and its wildcard patterns).
+    /// and its wildcard patterns). With a ticket, [`Reply::Published`]
+    /// says when it is in Redis: the host holds the publisher's answer
+    /// until then, so that a publisher whose next request reaches another
+    /// process finds its earlier messages queued first.
     Publish {
+        ticket: u64,
         message: String,
         channels: Vec<String>,
     },
@@ -191,6 +195,8 @@ pub enum Reply {
         client_id: String,
         grants: Vec<String>,
     },
+    /// A publication with a ticket is in Redis.
+    Published { ticket: u64 },
     /// A client was destroyed (by any process): close its connection here.
     Closed { client_id: String },
     /// Redis is away, or refused the op: the host answers its caller with
@@ -350,7 +356,8 @@ fn ticket_of(op: &Op) -> Option<u64> {
         | Op::DestroyClient { ticket, .. }
         | Op::Subscribe { ticket, .. }
         | Op::Unsubscribe { ticket, .. }
-        | Op::Grants { ticket, .. } => Some(*ticket).filter(|t| *t != 0),
+        | Op::Grants { ticket, .. }
+        | Op::Publish { ticket, .. } => Some(*ticket).filter(|t| *t != 0),
         _ => None,
     }
 }

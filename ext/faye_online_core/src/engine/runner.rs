@@ -207,7 +207,9 @@ impl Runner {
                         .arg(client_id);
                     shapes.push(2);
                 }
-                Op::Publish { message, channels } => {
+                Op::Publish {
+                    message, channels, ..
+                } => {
                     pipe.cmd("EVALSHA")
                         .arg(self.scripts.publish.get_hash())
                         .arg(0)
@@ -344,6 +346,7 @@ impl Runner {
                 client_id,
                 grants: strings(value),
             },
+            Op::Publish { ticket, .. } if ticket != 0 => Reply::Published { ticket },
             Op::Ping { .. } | Op::Publish { .. } | Op::Enqueue { .. } | Op::Grant { .. } => return,
         };
         self.outbox.push(Notification::Engine(reply));

@@ -115,6 +115,7 @@ impl Fixture {
     fn publish(&self, channel: &str, data: &str) {
         let message = serde_json::json!({"channel": channel, "data": data}).to_string();
         assert!(self.engine.submit(Op::Publish {
+            ticket: 0,
             message,
             channels: crate::channel::expand(channel),
         }));
@@ -542,6 +543,7 @@ fn only_the_last_take_of_a_client_in_a_batch_is_sent() {
         client_id: id.into(),
     };
     let publish = Op::Publish {
+        ticket: 0,
         message: "{}".into(),
         channels: vec!["/a".into()],
     };
@@ -559,4 +561,52 @@ fn only_the_last_take_of_a_client_in_a_batch_is_sent() {
     let mut alone = vec![take("a")];
     coalesce_takes(&mut alone);
     assert_eq!(alone, vec![take("a")]);
+}
+
+/// A publication with a ticket is answered once it is in Redis: by then
+/// it waits in every subscriber's queue, so a publisher told so can rely
+/// on it preceding whatever it publishes next, through any process.
+#[test]
+fn a_ticketed_publication_is_answered_once_it_is_in_redis() {
+    let Some(mut f) = Fixture::new("published", 60_000, 60_000) else {
+        return;
+    };
+    let (bob, ann) = (
+        "bob00000000000000000000000001",
+        "ann00000000000000000000000001",
+    );
+    f.create(bob);
+    assert!(f.subscribe(bob, "/chat/1"));
+    let message =
+        serde_json::json!({"channel": "/chat/1", "data": "hi", "clientId": ann, "id": "7"});
+    assert!(f.engine.submit(Op::Publish {
+        ticket: 41,
+        message: message.to_string(),
+        channels: crate::channel::expand("/chat/1"),
+    }));
+    let ticket = f.reply("published", |r| match r {
+        Reply::Published { ticket } => Some(*ticket),
+        _ => None,
+    });
+    assert_eq!(ticket, 41);
+    let queue = f.key(&format!("/clients/{bob}/messages"));
+    let queued: Vec<String> = redis::cmd("LRANGE")
+        .arg(&queue)
+        .arg(0)
+        .arg(-1)
+        .query(f.redis())
+        .unwrap();
+    assert_eq!(queued.len(), 1, "in Redis when answered: {queued:?}");
+    // Without a ticket, nothing is answered.
+    f.publish("/chat/1", "again");
+    assert!(f.engine.submit(Op::Publish {
+        ticket: 42,
+        message: message.to_string(),
+        channels: crate::channel::expand("/chat/1"),
+    }));
+    let next = f.reply("published", |r| match r {
+        Reply::Published { ticket } => Some(*ticket),
+        _ => None,
+    });
+    assert_eq!(next, 42, "the untracked one made no reply");
 }
