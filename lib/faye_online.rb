@@ -165,14 +165,30 @@ module FayeOnline
     # one of them was active (shown and in use), counting those still
     # running; within from:...to: (Times, Dates or strings) when given.
     def lesson_time(uid, time_channel, from: nil, to: nil)
-      return reader.lesson_time(uid, time_channel) unless from || to
+      reader.lesson_time(uid, time_channel, *range_ms(from, to))
+    end
+
+    # Every user's time in a lesson, with the intervals still running:
+    # [{"uid", "uname", "attended_ms", "engaged_ms", "first_join_ms",
+    # "last_leave_ms" (nil while online), "online", "state" (while online,
+    # the user's state over their tabs)}]; clipped to from:...to: when
+    # given.
+    def lesson_times(time_channel, from: nil, to: nil)
+      reader.lesson_times(time_channel, *range_ms(from, to))
+    end
+
+    # [from_ms, to_ms] of from:...to: (either may be left out), or [] for
+    # no range at all.
+    def range_ms(from, to)
+      return [] unless from || to
 
       from_ms = Reports.ms(Reports.to_time(from || Time.at(0)))
       to_ms = Reports.ms(Reports.to_time(to || Time.now))
       raise ArgumentError, "from: must be before to:" unless from_ms < to_ms
 
-      reader.lesson_time(uid, time_channel, from_ms, to_ms)
+      [from_ms, to_ms]
     end
+    private :range_ms
 
     # The interval ledger's rows of a lesson (of one user with user:), in
     # order of start: hashes with "uid", "lesson", "client_id", "measure"

@@ -15,6 +15,11 @@ RSpec.describe "Engaged time, in a real browser", :browser, :integration do
       probe(name)["states"].map(&:first)
     end
 
+    # The user's intervals in the ledger: [measure, ended_by] pairs.
+    def ledger(user)
+      FayeOnline.intervals(lesson, user: user["uid"]).map { |i| i.values_at("measure", "ended_by") }
+    end
+
     def server_states(watcher)
       watcher.messages("#{room}/user_changes").filter_map { |m| m["state"]&.first&.fetch("state") }
     end
@@ -91,10 +96,7 @@ RSpec.describe "Engaged time, in a real browser", :browser, :integration do
       consistently(duration: 2.5) { expect(states("ann-video")).to eq %w[active] }
       @browser.eval("ann-video", "lessonVideo.pause(), true")
       eventually(timeout: 3) { expect(states("ann-video")).to eq %w[active idle] }
-      eventually do
-        rows = FayeOnline.intervals(lesson, user: ann["uid"]).map { |i| i.values_at("measure", "ended_by") }
-        expect(rows).to eq [%w[engaged idle]]
-      end
+      eventually { expect(ledger(ann)).to eq [%w[engaged idle]] }
     end
 
     it "asks \"still there?\" after confirm_after of idleness, and an answer makes the page active again" do
@@ -107,10 +109,7 @@ RSpec.describe "Engaged time, in a real browser", :browser, :integration do
       # The page's "yes" (a button calling faye_online_active) counts as input.
       @browser.eval("ann-asked", "faye.faye_online_active(), true")
       eventually(timeout: 3) { expect(states("ann-asked")).to eq %w[active idle active] }
-      eventually do
-        rows = FayeOnline.intervals(lesson, user: ann["uid"]).map { |i| i.values_at("measure", "ended_by") }
-        expect(rows).to eq [%w[engaged idle]]
-      end
+      eventually { expect(ledger(ann)).to eq [%w[engaged idle]] }
     end
 
     it "goes idle without input, is active again on input, and credits only the active time" do
@@ -134,7 +133,7 @@ RSpec.describe "Engaged time, in a real browser", :browser, :integration do
       expect(@browser.close("ann-engaged", confirm: true)).to include("closed" => true)
       closed_ms = (Time.now.to_f * 1000).round
       eventually(timeout: 5) do
-        rows = FayeOnline.intervals(lesson, user: ann["uid"]).map { |i| [i["measure"], i["ended_by"]] }
+        rows = ledger(ann)
         # A closing page is hidden first (visibilitychange before pagehide):
         # its "hidden" and its leave race to the server; either ends it.
         expect(rows).to contain_exactly(%w[attended closed], %w[engaged idle], ["engaged", a_string_matching(/\A(hidden|closed)\z/)])

@@ -78,6 +78,60 @@ RSpec.describe "A cluster without sticky sessions", :integration do
       servers&.drop(1)&.each(&:stop)
     end
 
+    it "writes one interval ledger from three processes: each interval once, the user's tabs merged" do
+      servers = [server, start_peer, start_peer]
+      room = new_room
+      lesson = new_lesson
+      ann = new_user("ann")
+      # Three tabs, each joined through another process; every later
+      # request goes to a process picked at random.
+      tabs = servers.map do |joined_through|
+        tab = roaming_client(servers)
+        tab.through(joined_through.url) do |t|
+          t.handshake!
+          expect(t.connect(auth: auth_for(ann, room: room, lesson: lesson))).to include("successful" => true)
+        end
+        tab
+      end
+      user_state = -> { FayeOnline.lesson_times(lesson).find { |u| u["uid"] == ann["uid"] }&.fetch("state") }
+      report = lambda do |tab, state, user_becomes|
+        # Every tab polls (Faye's timeout is 2 s here), then one reports.
+        tabs.each(&:connect)
+        expect(tab.publish(FayeOnline::PAGE_STATE_CHANNEL, "state" => state)).to include("successful" => true)
+        eventually { expect(user_state.call).to eq user_becomes }
+      end
+      started = wall_ms
+      report.call(tabs[0], "active", "active")
+      report.call(tabs[1], "hidden", "active")
+      report.call(tabs[2], "active", "active")
+      report.call(tabs[0], "idle", "active")
+      report.call(tabs[2], "hidden", "idle")
+      report.call(tabs[1], "active", "active")
+      tabs.each { |tab| expect(tab.disconnect).to include("successful" => true) }
+      left = wall_ms
+      eventually do
+        rows = FayeOnline.intervals(lesson, user: ann["uid"])
+        expect(rows.count { |r| r["measure"] == "attended" }).to eq 3
+        expect(rows.count { |r| r["measure"] == "engaged" }).to eq 3
+      end
+      rows = FayeOnline.intervals(lesson, user: ann["uid"])
+      ids = tabs.map(&:client_id)
+      expect(rows.select { |r| r["measure"] == "engaged" }.map { |r| [ids.index(r["client_id"]), r["ended_by"]] })
+        .to contain_exactly([0, "idle"], [2, "hidden"], [1, "left"])
+      expect(rows.select { |r| r["measure"] == "attended" }.map { |r| r["ended_by"] }).to eq %w[left left left]
+      # The union over the tabs: engaged from the first report to the
+      # leave, without a gap (one tab was active all along but for the
+      # moment between tab 2's hidden and tab 1's active).
+      engaged = rows.select { |r| r["measure"] == "engaged" }.map { |r| [r["started_ms"], r["ended_ms"]] }.sort
+      union = engaged.each_with_object([]) do |(a, b), out|
+        out.any? && a <= out.last[1] ? out.last[1] = [out.last[1], b].max : out << [a, b]
+      end.sum { |a, b| b - a }
+      time = FayeOnline.lesson_time(ann["uid"], lesson)
+      expect(time["engaged_ms"]).to eq union
+      expect(time["attended_ms"]).to be_within(1000).of(left - started)
+      expect(time["engaged_ms"]).to be <= time["attended_ms"]
+    end
+
     it "lets the clients of a process killed with -9 go on through the others, with what was queued for them" do
       doomed = start_peer
       room = new_room
