@@ -44,8 +44,9 @@ module FayeOnline
     # A time zone by name ("Europe/Paris", "UTC", Rails' "Paris"), or an
     # ArgumentError naming the bad one.
     def zone(name)
-      # Loaded when a report needs it: Active Support's time extensions
-      # change how Time prints itself, which a Faye server need not have.
+      # Loaded when first needed (attendance, a report, the dashboard's
+      # finished lessons), not when faye-online is: Active Support's time
+      # extensions change how Time prints itself.
       require "active_support"
       require "active_support/time"
       found = name.is_a?(ActiveSupport::TimeZone) ? name : ActiveSupport::TimeZone[name.to_s]
@@ -103,8 +104,15 @@ module FayeOnline
       attended = row["attended_ms"]
       first = row["first_join_ms"]
       last = row["last_leave_ms"]
-      late = !first.nil? && first > starts + (thresholds[:late_after] * 1000)
-      left_early = !row["online"] && !last.nil? && last < ends - (thresholds[:early_by] * 1000)
+      # Judged by the first and last moments present inside the window: a
+      # visit before the start does not make a late student punctual, nor
+      # one after the end an early leaver stay. A student still there while
+      # the lesson runs has not left early.
+      first_in = row.fetch("first_in_window_ms", first)
+      last_in = row.fetch("last_in_window_ms", last)
+      running = now_ms < ends
+      late = !first_in.nil? && first_in > starts + (thresholds[:late_after] * 1000)
+      left_early = !(row["online"] && running) && !last_in.nil? && last_in < ends - (thresholds[:early_by] * 1000)
       absent = attended * 100 < thresholds[:min_attended] * length
       status = if absent then "absent"
                elsif late then "late"

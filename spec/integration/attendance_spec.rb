@@ -14,6 +14,8 @@ RSpec.describe "Lessons and attendance", :integration do
     let(:cy) { new_user("cy") }
     let(:dee) { new_user("dee") }
     let(:eve) { new_user("eve") }
+    let(:fay) { new_user("fay") }
+    let(:gus) { new_user("gus") }
 
     def ms(hhmmss)
       (Time.utc(2026, 1, 5, *hhmmss.split(":").map(&:to_i)).to_r * 1000).round
@@ -27,7 +29,7 @@ RSpec.describe "Lessons and attendance", :integration do
 
     context "with a scripted ledger" do
       before do
-        [ann, bob, cy, dee].each do |user|
+        [ann, bob, cy, dee, fay, gus].each do |user|
           sql.rows("INSERT INTO faye_online_user_names (uid, uname, created_at, updated_at) VALUES (?, ?, ?, ?)",
                    user["uid"], user["uname"], "2026-01-05 00:00:00", "2026-01-05 00:00:00")
         end
@@ -41,6 +43,12 @@ RSpec.describe "Lessons and attendance", :integration do
         interval(bob, "bob1", "attended", "10:10:00", "11:00:00", "left")
         interval(cy, "cy1", "attended", "10:00:20", "10:40:00", "vanished")
         interval(dee, "dee1", "attended", "10:04:00", "10:24:00", "closed")
+        # Fay looked in before the start, then came half an hour late; Gus
+        # left at 10:40 and looked in again after the end.
+        interval(fay, "fay1", "attended", "09:50:00", "09:51:00", "closed")
+        interval(fay, "fay2", "attended", "10:30:00", "11:00:00", "left")
+        interval(gus, "gus1", "attended", "10:00:00", "10:40:00", "closed")
+        interval(gus, "gus2", "attended", "11:10:00", "11:20:00", "closed")
         # Another lesson's rows change nothing here.
         sql.rows("INSERT INTO faye_online_intervals (uid, lesson, client_id, kind, started_ms, ended_ms, ended_by) " \
                  "VALUES (?, ?, ?, ?, ?, ?, ?)", ann["uid"], "#{lesson}0", "x#{ann['uid']}", "attended", ms("10:00:00"), ms("11:00:00"), "left")
@@ -54,8 +62,12 @@ RSpec.describe "Lessons and attendance", :integration do
         by_uid = result["students"].to_h { |s| [s["uid"], s] }
         expect(by_uid.transform_values { |s| s["status"] }).to eq(
           ann["uid"] => "present", bob["uid"] => "late", cy["uid"] => "left_early", dee["uid"] => "absent",
-          eve["uid"] => "absent"
+          eve["uid"] => "absent", fay["uid"] => "late", gus["uid"] => "left_early"
         )
+        # Judged inside the window; the times shown are the real ones.
+        expect(by_uid[fay["uid"]]).to include("attended_percent" => 50.0, "first_join" => "2026-01-05T10:50:00.000+01:00")
+        expect(by_uid[gus["uid"]]).to include("attended_percent" => 66.7, "left_early" => true,
+                                              "last_leave" => "2026-01-05T12:20:00.000+01:00")
         # 10:00 to 11:00 (the tabs' union, clipped), engaged 10:00 to 10:45.
         expect(by_uid[ann["uid"]]).to include("attended_seconds" => 3600.0, "attended_percent" => 100.0,
                                               "engaged_seconds" => 2700.0, "engaged_percent" => 75.0,
@@ -73,7 +85,7 @@ RSpec.describe "Lessons and attendance", :integration do
           # (Other examples' lessons may be scheduled that day too.)
           rows = CSV.read(File.join(dir, "attendance.csv"), headers: true).select { |r| r["lesson"] == lesson }
           expect(rows.map { |r| [r["uname"], r["status"]] })
-            .to eq [%w[ann present], %w[bob late], %w[cy left_early], %w[dee absent]]
+            .to eq [%w[ann present], %w[bob late], %w[cy left_early], %w[dee absent], %w[fay late], %w[gus left_early]]
           expect(rows.first.to_h).to include("lesson" => lesson, "starts_at" => "2026-01-05T19:00:00.000+09:00",
                                              "late_after_seconds" => "300", "time_zone" => "Asia/Tokyo")
           expect(JSON.parse(File.read(paths.last))["lessons"].map { |l| l["lesson"] }).to include(lesson)

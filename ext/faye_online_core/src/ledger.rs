@@ -163,6 +163,10 @@ pub struct UserLessonTime {
     /// While online: the user's state over their tabs (`active`, `idle`,
     /// `hidden`), if their pages report one.
     pub state: Option<&'static str>,
+    /// With a window: the first and the last moment the user was present
+    /// inside it (clamped to it), if ever.
+    pub first_in_window_ms: Option<i64>,
+    pub last_in_window_ms: Option<i64>,
 }
 
 /// One clientId's stay, from its login row to its logout row (none while

@@ -267,6 +267,17 @@ impl Query {
                 .iter()
                 .filter(|r| r.measure == ledger::IntervalKind::Attended);
             let first_join_ms = attended.clone().map(|r| r.started_ms).min();
+            // Inside the window: the first moment present in it and the
+            // last, each clamped to it (what lateness and leaving early
+            // are judged by).
+            let inside: Vec<(i64, i64)> = match window {
+                Some((from, to)) => attended
+                    .clone()
+                    .filter(|r| r.ended_ms > from && r.started_ms < to)
+                    .map(|r| (r.started_ms.max(from), r.ended_ms.min(to)))
+                    .collect(),
+                None => Vec::new(),
+            };
             let (uname, state) = match online.get(&uid) {
                 Some((uname, state)) => (uname.clone(), *state),
                 None => (self.durable.lock().user_name(uid)?, None),
@@ -283,6 +294,8 @@ impl Query {
                 },
                 online: online.contains_key(&uid),
                 state: state.map(PageState::name),
+                first_in_window_ms: inside.iter().map(|s| s.0).min(),
+                last_in_window_ms: inside.iter().map(|s| s.1).max(),
             });
         }
         Ok(out)
