@@ -28,8 +28,9 @@ struct State {
     timers: HashMap<String, HashMap<u64, Timer>>,
     /// (last seen, clientId), for finding stale clients oldest first.
     by_last_seen: BTreeSet<(i64, String)>,
-    /// clientId → the page state it last reported, and since when.
-    pages: HashMap<String, (PageState, i64)>,
+    /// clientId → the page state it last reported, since when, and when
+    /// its latest report came.
+    pages: HashMap<String, (PageState, i64, i64)>,
 }
 
 #[derive(Default)]
@@ -80,15 +81,18 @@ impl HotStore for MemoryStore {
             return Ok(None);
         };
         let auth = auth.clone();
-        let previous = st.pages.get(client_id).copied();
-        if previous.is_some_and(|(_, since)| since > at_ms) {
-            // Older than the state held: another process's later report
-            // was applied first.
+        let held = st.pages.get(client_id).copied();
+        if held.is_some_and(|(_, _, latest)| latest > at_ms) {
+            // Older than the latest report applied: another process's
+            // later report was applied first.
             return Ok(None);
         }
+        let previous = held.map(|(state, since, _)| (state, since));
         let user_before = st.user_state(&auth.room, auth.user.uid);
         if previous.is_none_or(|(p, _)| p != state) {
-            st.pages.insert(client_id.to_owned(), (state, at_ms));
+            st.pages.insert(client_id.to_owned(), (state, at_ms, at_ms));
+        } else if let Some(page) = st.pages.get_mut(client_id) {
+            page.2 = at_ms;
         }
         let user_after = st.user_state(&auth.room, auth.user.uid);
         Ok(Some(StateOutcome {
@@ -153,7 +157,10 @@ impl HotStore for MemoryStore {
         st.by_last_seen.remove(&(seen, client_id.to_owned()));
         let uid = auth.user.uid;
         let user_before = st.user_state(&auth.room, uid);
-        let page = st.pages.remove(client_id);
+        let page = st
+            .pages
+            .remove(client_id)
+            .map(|(state, since, _)| (state, since));
 
         let mut room_left = false;
         let mut room_vacated = false;
@@ -212,7 +219,7 @@ impl HotStore for MemoryStore {
         let st = self.state.lock();
         Ok(client_ids
             .iter()
-            .map(|id| st.pages.get(id).copied())
+            .map(|id| st.pages.get(id).map(|&(state, since, _)| (state, since)))
             .collect())
     }
 

@@ -194,7 +194,7 @@ pub trait HotStore: Send + Sync {
 
     /// Records that `client_id` reported its page in `state` at `at_ms`.
     /// `None` for a clientId the store does not hold, and for a report
-    /// older than the state it holds (applied out of order: it changes
+    /// older than the latest one applied (out of order: it changes
     /// nothing); a report of the state it is already in changes nothing
     /// either (`previous` says so).
     fn set_state(
@@ -345,6 +345,10 @@ pub mod contract {
             None,
             "a report older than the state held is stale"
         );
+        // The same state reported again moves the latest report on: an
+        // older report of another state is stale too.
+        s.set_state("c13a", Idle, 2_500).unwrap().unwrap();
+        assert_eq!(s.set_state("c13a", Active, 2_200).unwrap(), None);
         assert_eq!(
             s.pages(&["c13a".into()]).unwrap(),
             vec![Some((Idle, 2_000))]

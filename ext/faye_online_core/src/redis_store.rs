@@ -13,7 +13,7 @@
 //! | `time:<time>:started` | hash | uid → when the running timer started (ms) |
 //! | `time:<time>:restored` | hash | uid → 1 while the running session was rebuilt after Redis lost it |
 //! | `time:<time>:spans` | hash | uid → intervals of the clientIds that left the running session (`s:e,…`, ms) |
-//! | `clients:pages` | hash | clientId → the page state it last reported and since when (`a\|<ms>`, `i\|…`, `h\|…`) |
+//! | `clients:pages` | hash | clientId → the page state it last reported, since when, and its latest report (`a\|<ms>\|<ms>`, `i\|…`, `h\|…`) |
 //! | `room:<room>:pages` | hash | `<uid>:<a\|i\|h>` → how many of the user's tabs in the room are in that state |
 //!
 //! Every live clientId is one field of one hash, its values packed in one
@@ -413,8 +413,9 @@ impl HotStore for RedisStore {
             cmd.arg(&key).arg(chunk);
             let values: Vec<Option<String>> = self.with_conn(|c| cmd.query(c))?;
             out.extend(values.into_iter().map(|v| {
-                let (letter, since) = v.as_deref()?.split_once('|')?;
-                Some((PageState::from_letter(letter)?, since.parse().ok()?))
+                let mut parts = v.as_deref()?.split('|');
+                let state = PageState::from_letter(parts.next()?)?;
+                Some((state, parts.next()?.parse().ok()?))
             }));
         }
         Ok(out)

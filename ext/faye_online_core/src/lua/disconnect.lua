@@ -21,7 +21,7 @@ local page, page_since = '', ''
 local current = redis.call('HGET', pages_key(), cid)
 if current then
   redis.call('HDEL', pages_key(), cid)
-  page, page_since = string.match(current, '^(%a)|(%d+)$')
+  page, page_since = string.match(current, '^(%a)|(%d+)')
   page, page_since = page or '', page_since or ''
   if page ~= '' then count_page(room, uid, page, -1) end
 end

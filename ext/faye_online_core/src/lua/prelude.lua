@@ -20,7 +20,8 @@ local function unpack_client(packed)
   return string.match(packed, '^(%d+)|([^|]*)|([^|]*)|(%d+)|(.*)$')
 end
 
--- Page states: clients:pages holds clientId -> "<a|i|h>|<since ms>";
+-- Page states: clients:pages holds clientId -> "<a|i|h>|<since ms>|<latest
+-- report ms>";
 -- room:<room>:pages counts, per user, the tabs in each state
 -- ("<uid>:a", "<uid>:i", "<uid>:h").
 local function pages_key() return p .. 'clients:pages' end
