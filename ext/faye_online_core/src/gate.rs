@@ -251,8 +251,15 @@ impl Gate {
                     }
                 }
                 // With Faye's engine on Redis, a client of another process:
-                // the hot store knows whether it showed an identity.
-                None if self.engine.is_some() && !gone => {}
+                // the hot store knows whether it showed an identity. It
+                // has a budget here all the same.
+                None if self.engine.is_some() && !gone => {
+                    if !served.may_report_remote_state(client_id, now) {
+                        return Verdict::Refuse(BayeuxError::unavailable(
+                            "too many page states from this client; send only changes",
+                        ));
+                    }
+                }
                 None => {
                     return Verdict::Refuse(BayeuxError::forbidden(
                         "clientId",

@@ -22,10 +22,57 @@ pub(crate) struct ServedClient {
     /// With a secret: the rooms whose lists this client may receive, those
     /// it showed a valid token for (in its connect or a subscribe).
     pub(crate) may_watch: Vec<String>,
-    /// Page-state reports it may still send now, and when that was last
-    /// worked out (see [`ServedClient::may_report_state`]).
-    state_budget: (u32, i64),
+    /// Page-state reports it may still send (see [`StateBudget`]).
+    state_budget: StateBudget,
 }
+
+/// Page-state reports a client may still send now, and when that was
+/// last worked out: a burst of [`STATE_BURST`], then one every
+/// [`STATE_EVERY_MS`].
+#[derive(Clone, Copy)]
+pub(crate) struct StateBudget(u32, i64);
+
+impl Default for StateBudget {
+    fn default() -> StateBudget {
+        StateBudget::new(0)
+    }
+}
+
+impl StateBudget {
+    pub(crate) fn new(now: i64) -> StateBudget {
+        StateBudget(STATE_BURST, now)
+    }
+
+    /// Takes one report from the budget at `now`; false when it is spent.
+    pub(crate) fn take(&mut self, now: i64) -> bool {
+        let StateBudget(left, since) = *self;
+        let earned = ((now - since).max(0) / STATE_EVERY_MS).min(STATE_BURST as i64) as u32;
+        let (left, since) = if earned > 0 {
+            (
+                (left + earned).min(STATE_BURST),
+                since + earned as i64 * STATE_EVERY_MS,
+            )
+        } else {
+            (left, since)
+        };
+        let since = if left == STATE_BURST { now } else { since };
+        if left == 0 {
+            *self = StateBudget(0, since);
+            return false;
+        }
+        *self = StateBudget(left - 1, since);
+        true
+    }
+
+    /// Whether it is whole again by `now` (nothing to remember).
+    fn full_at(&self, now: i64) -> bool {
+        self.0 as i64 + (now - self.1).max(0) / STATE_EVERY_MS >= STATE_BURST as i64
+    }
+}
+
+/// Budgets kept at most for clients of other processes (with Faye's engine
+/// on Redis, a client may report through a process it never polled).
+pub(crate) const MAX_REMOTE_BUDGETS: usize = 100_000;
 
 /// Page-state reports a client may send in a burst, and how often one
 /// more is allowed after that (ms): the browser client sends only
@@ -39,30 +86,14 @@ impl ServedClient {
             auth: None,
             last_seen: now,
             may_watch: Vec::new(),
-            state_budget: (STATE_BURST, now),
+            state_budget: StateBudget::new(now),
         }
     }
 
     /// Whether the client may report its page state at `now`: a burst of
     /// [`STATE_BURST`], then one every [`STATE_EVERY_MS`].
     pub(crate) fn may_report_state(&mut self, now: i64) -> bool {
-        let (left, since) = self.state_budget;
-        let earned = ((now - since).max(0) / STATE_EVERY_MS).min(STATE_BURST as i64) as u32;
-        let (left, since) = if earned > 0 {
-            (
-                (left + earned).min(STATE_BURST),
-                since + earned as i64 * STATE_EVERY_MS,
-            )
-        } else {
-            (left, since)
-        };
-        let since = if left == STATE_BURST { now } else { since };
-        if left == 0 {
-            self.state_budget = (0, since);
-            return false;
-        }
-        self.state_budget = (left - 1, since);
-        true
+        self.state_budget.take(now)
     }
 
     /// Notes a room this client showed a valid token for; a client keeps
@@ -92,6 +123,8 @@ pub(crate) struct Served {
     /// process before Faye's engine has destroyed it.
     gone: HashSet<String>,
     gone_order: VecDeque<String>,
+    /// The page-state budgets of clients this process does not serve.
+    remote_budgets: HashMap<String, StateBudget>,
 }
 
 impl Served {
@@ -108,6 +141,25 @@ impl Served {
 
     pub(crate) fn is_gone(&self, client_id: &str) -> bool {
         self.gone.contains(client_id)
+    }
+
+    /// Whether a client this process does not serve may report its page
+    /// state at `now`, on a budget of its own here. The budgets kept are
+    /// bounded: past [`MAX_REMOTE_BUDGETS`], those whole again are
+    /// forgotten, then (if that is not enough) all of them.
+    pub(crate) fn may_report_remote_state(&mut self, client_id: &str, now: i64) -> bool {
+        if !self.remote_budgets.contains_key(client_id)
+            && self.remote_budgets.len() >= MAX_REMOTE_BUDGETS
+        {
+            self.remote_budgets.retain(|_, b| !b.full_at(now));
+            if self.remote_budgets.len() >= MAX_REMOTE_BUDGETS {
+                self.remote_budgets.clear();
+            }
+        }
+        self.remote_budgets
+            .entry(client_id.to_owned())
+            .or_insert_with(|| StateBudget::new(now))
+            .take(now)
     }
 }
 
@@ -134,5 +186,16 @@ mod tests {
             assert!(c.may_report_state(later));
         }
         assert!(!c.may_report_state(later));
+    }
+
+    #[test]
+    fn clients_of_other_processes_have_a_budget_too() {
+        let mut served = Served::default();
+        for _ in 0..STATE_BURST {
+            assert!(served.may_report_remote_state("elsewhere", 10));
+        }
+        assert!(!served.may_report_remote_state("elsewhere", 11));
+        assert!(served.may_report_remote_state("another", 11));
+        assert!(served.may_report_remote_state("elsewhere", 10 + STATE_EVERY_MS));
     }
 }
