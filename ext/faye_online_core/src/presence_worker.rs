@@ -694,11 +694,27 @@ impl Worker {
             return;
         }
         let now = clock::now_ms();
+        // A long poll lasts at most Faye's timeout, which the session
+        // timeout is twice of, plus 5 s: a client silent for longer than
+        // one poll (and a second) had stopped polling, and its time ends
+        // at its last message, as if it had been swept.
+        let one_poll_ms = (self.session_timeout_ms - 5_000) / 2 + 1_000;
         let held: Vec<String> = self.held.borrow().keys().cloned().collect();
         for client_id in held {
-            let Ok(Some(out)) = self.hot.disconnect(&client_id, now) else {
+            let last_seen = self
+                .served
+                .lock()
+                .clients
+                .get(&client_id)
+                .map(|c| c.last_seen);
+            let end = match last_seen {
+                Some(seen) if now - seen > one_poll_ms => seen,
+                _ => now,
+            };
+            let Ok(Some(out)) = self.hot.disconnect(&client_id, end) else {
                 continue;
             };
+            let now = end;
             self.write_intervals(&client_id, &out, now, Ending::Stopped);
             let auth = &out.auth;
             self.write(Record::Login {
