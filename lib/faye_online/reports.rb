@@ -87,8 +87,11 @@ module FayeOnline
     # session is open); attendance's are in `time_zone`.
     def report(reader, dir:, from: nil, to: nil, now: Time.now, time_zone: "UTC",
                thresholds: Attendance::DEFAULTS)
-      paths = login_report(reader, dir: dir, from: from, to: to, now: now)
       tz = Attendance.zone(time_zone)
+      # A date or a time without an offset is in the time zone asked.
+      from = Attendance.time(from, tz, "from") if from.is_a?(String) || from.is_a?(Date)
+      to = Attendance.time(to, tz, "to") if to.is_a?(String) || to.is_a?(Date)
+      paths = login_report(reader, dir: dir, from: from, to: to, now: now)
       from_ms = from ? ms(to_time(from)) : 0
       to_ms = to ? ms(to_time(to)) : ms(now)
       lessons = reader.schedules(from_ms, to_ms).map do |scheduled|
