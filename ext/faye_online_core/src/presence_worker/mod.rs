@@ -12,7 +12,7 @@ use crate::channel;
 use crate::clock;
 use crate::config::Config;
 use crate::error::StoreError;
-use crate::ledger::{IntervalKind, Record};
+use crate::ledger::Record;
 use crate::lists::{user_changes_message, user_list_message};
 use crate::outbox::{EventKind, LogLevel, Notification, Outbox, PresenceEvent};
 use crate::presence::{ClientRecord, ConnectOutcome, HotStore, PageState};
@@ -29,6 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod states;
 
 /// What the gate, the ticker and the listener ask of the worker, in order.
 pub(crate) enum Event {
@@ -451,24 +453,6 @@ impl Worker {
         }
     }
 
-    /// A room's whole list for `<room>/user_changes`: each user with their
-    /// state over their tabs, when their pages report one.
-    fn changes_snapshot(&self, room: &str, users: &[User]) -> Value {
-        let states = self
-            .with_hot("read a room's states", || self.hot.room_states(room))
-            .unwrap_or_default();
-        let mut data = user_changes_message(room, users.len(), Some(users), None);
-        if let Some(Value::Array(listed)) = data.get_mut("users") {
-            for user in listed.iter_mut() {
-                let state = user["uid"].as_u64().and_then(|uid| states.get(&uid));
-                if let Some(state) = state {
-                    user["state"] = json!(state.name());
-                }
-            }
-        }
-        data
-    }
-
     /// Sends a room's whole list (as a new subscriber gets it) to every
     /// process's subscribers.
     fn publish_snapshot(&self, room: &str) {
@@ -572,32 +556,11 @@ impl Worker {
             return;
         };
         let auth = &out.auth;
-        self.write_intervals(client_id, &out, at, why);
         if let Some(now) = out.user_state_now {
             self.publish_state(&auth.room, &auth.user, now);
         }
-        self.write(Record::Login {
-            status: 0,
-            uid: auth.user.uid,
-            at_ms: at,
-            time: auth.time.clone(),
-            client_id: client_id.to_owned(),
-        });
-        let timer_queued = match out.timer_started_at {
-            Some(started) => self.write(Record::TimerStop {
-                uid: auth.user.uid,
-                time: auth.time.clone(),
-                started_ms: started,
-                credited_ms: out.timer_credited_ms,
-                restored: out.timer_restored,
-            }),
-            None => false,
-        };
+        let timer_queued = self.write_leave(client_id, &out, at, why);
         if out.room_left {
-            self.write(Record::RoomLeave {
-                room: auth.room.clone(),
-                uid: auth.user.uid,
-            });
             self.publish(&auth.room, ("left", &auth.user));
             self.event(EventKind::Left, auth, at);
             if out.room_vacated {
@@ -617,130 +580,6 @@ impl Worker {
                 session: Some((started, out.timer_credited_ms)),
             });
         }
-    }
-
-    /// The ledger's intervals of a clientId that left at `at`: its
-    /// attended time, and its engaged time if its page was active.
-    fn write_intervals(
-        &self,
-        client_id: &str,
-        out: &crate::presence::DisconnectOutcome,
-        at: i64,
-        why: Ending,
-    ) {
-        let interval = |measure, started_ms: i64| Record::Interval {
-            uid: out.auth.user.uid,
-            time: out.auth.time.clone(),
-            client_id: client_id.to_owned(),
-            measure,
-            started_ms,
-            ended_ms: at.max(started_ms),
-            ended_by: why.name().to_owned(),
-        };
-        self.write(interval(IntervalKind::Attended, out.joined_ms));
-        if let Some((PageState::Active, since)) = out.page {
-            self.write(interval(IntervalKind::Engaged, since));
-        }
-    }
-
-    /// A page reported its state: an active page that stops being so ends
-    /// an engaged interval, and a change of the user's state (over their
-    /// tabs) is published on the room's user_changes.
-    fn page_state(&self, client_id: &str, state: PageState, at: i64) {
-        let Some(Some(out)) = self.with_hot("record a page state", || {
-            self.hot.set_state(client_id, state, at)
-        }) else {
-            return;
-        };
-        if let Some((PageState::Active, since)) = out.previous {
-            if state != PageState::Active {
-                self.write(Record::Interval {
-                    uid: out.auth.user.uid,
-                    time: out.auth.time.clone(),
-                    client_id: client_id.to_owned(),
-                    measure: IntervalKind::Engaged,
-                    started_ms: since,
-                    ended_ms: at.max(since),
-                    ended_by: state.name().to_owned(),
-                });
-            }
-        }
-        if out.user_after != out.user_before {
-            self.publish_state(&out.auth.room, &out.auth.user, out.user_after);
-        }
-    }
-
-    /// Publishes a user's new state on the room's user_changes (never on
-    /// user_list, whose messages stay as the old gem made them).
-    fn publish_state(&self, room: &str, user: &User, state: Option<PageState>) {
-        let Some(count) = self.with_hot("count a room", || self.hot.room_count(room)) else {
-            return;
-        };
-        let mut data = user_changes_message(room, count, None, None);
-        data["state"] = json!([{
-            "uid": user.uid,
-            "uname": user.uname,
-            "state": state.map(PageState::name),
-        }]);
-        self.send_out(channel::user_changes_channel(room), data);
-    }
-
-    /// At stop, with a store that dies with this process: every clientId
-    /// it holds ends now, so its time is credited and its intervals are
-    /// written before the process exits. (A shared store keeps them for
-    /// the other processes, whose sweep ends them if they stop polling.)
-    fn end_at_stop(&self) {
-        if self.hot.outlives_process() {
-            return;
-        }
-        let now = clock::now_ms();
-        // A long poll lasts at most Faye's timeout, which the session
-        // timeout is twice of, plus 5 s: a client silent for longer than
-        // one poll (and a second) had stopped polling, and its time ends
-        // at its last message, as if it had been swept.
-        let one_poll_ms = (self.session_timeout_ms - 5_000) / 2 + 1_000;
-        let held: Vec<String> = self.held.borrow().keys().cloned().collect();
-        for client_id in held {
-            let last_seen = self
-                .served
-                .lock()
-                .clients
-                .get(&client_id)
-                .map(|c| c.last_seen);
-            let end = match last_seen {
-                Some(seen) if now - seen > one_poll_ms => seen,
-                _ => now,
-            };
-            let Ok(Some(out)) = self.hot.disconnect(&client_id, end) else {
-                continue;
-            };
-            let now = end;
-            self.write_intervals(&client_id, &out, now, Ending::Stopped);
-            let auth = &out.auth;
-            self.write(Record::Login {
-                status: 0,
-                uid: auth.user.uid,
-                at_ms: now,
-                time: auth.time.clone(),
-                client_id: client_id.clone(),
-            });
-            if let Some(started) = out.timer_started_at {
-                self.write(Record::TimerStop {
-                    uid: auth.user.uid,
-                    time: auth.time.clone(),
-                    started_ms: started,
-                    credited_ms: out.timer_credited_ms,
-                    restored: out.timer_restored,
-                });
-            }
-            if out.room_left {
-                self.write(Record::RoomLeave {
-                    room: auth.room.clone(),
-                    uid: auth.user.uid,
-                });
-            }
-        }
-        self.held.borrow_mut().clear();
     }
 
     /// Tells the host's listeners (callbacks, webhooks) of a change.
