@@ -3,16 +3,21 @@
 # Benchmarks 1 and 3, against real servers (thin) on loopback, driven by
 # bench/load_generator.rb in a process of its own.
 #
-# 1. Cost to Faye: the same load against (a) Faye alone and (b) Faye with
-#    faye-online on Redis + MariaDB, in alternating rounds, over long-polling
-#    and WebSocket: cycles per second, and message latency (p99 and max: a
-#    stalled reactor shows there).
-# 3. Presence latency: joins and leaves at a fixed rate against (b); the
-#    time from a join's /meta/connect to the watcher's list naming it.
+# 1. Cost to Faye: the same load against Faye alone and against Faye with
+#    faye-online (the embedded default with faye-online's memory engine and
+#    with Faye's, and Redis + MariaDB), in alternating rounds, over
+#    long-polling and WebSocket: messages or cycles per second, message
+#    latency (p99 and max: a stalled reactor shows there), and each
+#    process's CPU.
+# 3. Presence latency: joins and leaves at a fixed rate against the Redis +
+#    MariaDB server; the time from a join's /meta/connect to the watcher's
+#    list naming it.
 require_relative "support"
 require "open3"
 require "socket"
 require "net/http"
+require "tmpdir"
+require "fileutils"
 
 module Bench
   module CostToFaye
@@ -81,33 +86,47 @@ module Bench
       client&.close
     end
 
-    def run(clients:, seconds:, rounds:, rate:, presence_seconds:)
+    # The servers side by side: Faye alone, then faye-online on the
+    # embedded default (with its own memory engine, and with Faye's), and
+    # on Redis + MariaDB (a memory engine: presence alone).
+    SERVERS = {
+      plain: { name: "Faye alone", rackup: "bench/plain_faye.ru" },
+      embedded: { name: "embedded default (memory + SQLite)", setup: "embedded", engine: "memory" },
+      embedded_faye_engine: { name: "embedded default, Faye's memory engine", setup: "embedded",
+                              engine: "faye_memory" },
+      redis_mariadb: { name: "Redis + MariaDB", setup: "redis_mariadb", engine: "memory" }
+    }.freeze
+
+    def run(clients:, seconds:, rounds:, rate:, presence_seconds:, servers: SERVERS.keys)
       database = Bench.fresh_database("faye_online_bench_load")
       redis = Redis.new(url: Bench::REDIS_URL)
       Bench.clear_namespace(redis, "bench_load")
-      plain_pid, plain_url = start_server("bench/plain_faye.ru")
-      online_pid, online_url = start_server("bench/faye_online.ru", "BENCH_REDIS_URL" => Bench::REDIS_URL,
-                                                                  "BENCH_DATABASE_URL" => database)
+      scratch = Dir.mktmpdir("faye-online-bench")
+      started = servers.to_h do |key|
+        spec = SERVERS.fetch(key)
+        env = { "BENCH_SETUP" => spec[:setup].to_s, "BENCH_ENGINE" => spec[:engine].to_s,
+                "BENCH_REDIS_URL" => Bench::REDIS_URL, "BENCH_DATABASE_URL" => database,
+                "BENCH_SQLITE" => File.join(scratch, "#{key}.sqlite3") }
+        [key, start_server(spec[:rackup] || "bench/faye_online.ru", env)]
+      end
       redis_pid = Bench.redis_pid(redis)
-      pids = { plain: plain_pid, online: online_pid }
       # CPU seconds so far of the Faye server, Redis and MariaDB (from /proc).
       cpu_now = lambda do |server|
-        { faye: Bench.cpu_seconds(pids[server]).to_f, redis: redis_pid ? Bench.cpu_seconds(redis_pid).to_f : 0.0,
+        { faye: Bench.cpu_seconds(started[server][0]).to_f, redis: redis_pid ? Bench.cpu_seconds(redis_pid).to_f : 0.0,
           db: Bench.mariadb_cpu_seconds.to_f }
       end
       transports = %w[steady cycles].product(%w[long-polling websocket]).map do |workload, transport|
         rate_key = workload == "steady" ? :messages_per_s : :cycles_per_s
-        runs = { plain: [], online: [] }
+        runs = servers.to_h { |server| [server, []] }
+        cpu = servers.to_h { |server| [server, Hash.new(0.0)] }
         # The same clients, sending the same messages (auth included; Faye
         # alone ignores it), so that only the server differs. A warm-up
         # round each, not counted.
-        generator(workload, plain_url, transport, clients, 1, 1)
-        generator(workload, online_url, transport, clients, 1, 1)
-        cpu = { plain: Hash.new(0.0), online: Hash.new(0.0) }
+        servers.each { |server| generator(workload, started[server][1], transport, clients, 1, 1) }
         rounds.times do
-          %i[plain online].each do |server|
+          servers.each do |server|
             before = cpu_now.call(server)
-            runs[server] << generator(workload, server == :plain ? plain_url : online_url, transport, clients, seconds, 1)
+            runs[server] << generator(workload, started[server][1], transport, clients, seconds, 1)
             cpu_now.call(server).each { |k, v| cpu[server][k] += v - before[k] }
           end
         end
@@ -117,63 +136,82 @@ module Bench
             max_ms: list.map { |r| r[:latency_max_ms] }.max, errors: list.sum { |r| r[:errors] } }
         end
         # CPU seconds per 1,000 messages (steady) or cycles, by process.
-        %i[plain online].each do |server|
+        servers.each do |server|
           units = runs[server].sum { |r| r[rate_key] * seconds }
           summary[server][:cpu_per_1000] = cpu[server].transform_values { |v| v * 1000 / units } if units.positive?
+          summary[server][:ratio] = summary[server][:per_s] / summary[:plain][:per_s]
         end
-        # MariaDB's CPU per cycle: what the SQL writes cost the machine.
-        if workload == "cycles"
-          cycles = runs[:online].sum { |r| r[rate_key] * seconds }
-          summary[:online][:db_ms_per_cycle] = cpu[:online][:db] * 1000 / cycles if cycles.positive?
-        end
-        { workload: workload, transport: transport, ratio: summary[:online][:per_s] / summary[:plain][:per_s], **summary }
+        { workload: workload, transport: transport, servers: summary }
       end
-      settle(database)
-      presence = generator("presence", online_url, rate, presence_seconds)
+      presence = if started[:redis_mariadb]
+                   settle(database)
+                   generator("presence", started[:redis_mariadb][1], rate, presence_seconds)
+                 end
       { clients: clients, seconds: seconds, rounds: rounds, transports: transports, presence: presence }
     ensure
-      stop_server(plain_pid) if plain_pid
-      stop_server(online_pid) if online_pid
+      started&.each_value { |(pid, _)| stop_server(pid) }
+      FileUtils.rm_rf(scratch) if scratch
       Bench.clear_namespace(redis, "bench_load") if redis
       redis&.close
     end
 
+    # What each setup must reach, as a share of Faye alone.
+    def target(server, workload)
+      case server
+      when :embedded then 1.0
+      when :redis_mariadb then workload == "steady" ? 1.0 : 0.9
+      end
+    end
+
     def report(r, out = $stdout)
+      servers = r[:transports].first[:servers].keys - [:plain]
       out.puts "## 1. Cost to Faye (#{r[:clients]} clients, #{r[:rounds]} alternating rounds of #{r[:seconds]} s each)"
       out.puts
-      out.puts "| workload | transport | Faye alone, per s | with faye-online, per s | ratio (target ≥ 0.95) | " \
-               "p99 / max latency alone, ms | p99 / max latency with faye-online, ms |"
-      out.puts "|---|---|---|---|---|---|---|"
+      out.puts "Messages (steady) or cycles (cycles) per second, and the ratio to Faye alone in the same rounds:"
+      out.puts
+      out.puts "| workload | transport | Faye alone | #{servers.map { |s| SERVERS[s][:name] }.join(' | ')} |"
+      out.puts "|---|---|---|#{'---|' * servers.size}"
       r[:transports].each do |t|
-        out.puts format("| %s | %s | %.0f | %.0f | %.2f (%s) | %.1f / %.1f | %.1f / %.1f |", t[:workload], t[:transport],
-                        t[:plain][:per_s], t[:online][:per_s], t[:ratio], t[:ratio] >= 0.95 ? "met" : "missed",
-                        t[:plain][:p99_ms], t[:plain][:max_ms], t[:online][:p99_ms], t[:online][:max_ms])
+        cells = servers.map do |server|
+          figures = t[:servers][server]
+          goal = target(server, t[:workload])
+          verdict = goal ? format(" (≥ %.2f: %s)", goal, figures[:ratio] >= goal ? "met" : "missed") : ""
+          format("%.0f, %.2f%s", figures[:per_s], figures[:ratio], verdict)
+        end
+        out.puts format("| %s | %s | %.0f | %s |", t[:workload], t[:transport], t[:servers][:plain][:per_s],
+                        cells.join(" | "))
       end
       out.puts
-      out.puts "CPU seconds per 1,000 messages (steady) or cycles, by process (from /proc; the load generator's own " \
-               "not counted):"
+      out.puts "p99 / max latency from publish to delivery, ms:"
       out.puts
-      out.puts "| workload | transport | Faye alone: thin / Redis / MariaDB | with faye-online: thin / Redis / MariaDB |"
-      out.puts "|---|---|---|---|"
+      out.puts "| workload | transport | Faye alone | #{servers.map { |s| SERVERS[s][:name] }.join(' | ')} |"
+      out.puts "|---|---|---|#{'---|' * servers.size}"
       r[:transports].each do |t|
-        a = t[:plain][:cpu_per_1000] || {}
-        b = t[:online][:cpu_per_1000] || {}
-        out.puts format("| %s | %s | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f |", t[:workload], t[:transport],
-                        a[:faye].to_f, a[:redis].to_f, a[:db].to_f, b[:faye].to_f, b[:redis].to_f, b[:db].to_f)
+        cells = ([:plain] + servers).map { |s| format("%.1f / %.1f", t[:servers][s][:p99_ms], t[:servers][s][:max_ms]) }
+        out.puts "| #{t[:workload]} | #{t[:transport]} | #{cells.join(' | ')} |"
       end
-      db = r[:transports].filter_map { |t| t[:online][:db_ms_per_cycle] }
-      if db.any?
-        out.puts
-        out.puts format("MariaDB's CPU per join/leave cycle with faye-online: %s ms (long-polling, websocket).",
-                        db.map { |v| format("%.2f", v) }.join(", "))
+      out.puts
+      out.puts "CPU seconds per 1,000 messages (steady) or cycles, by process: thin / Redis / MariaDB (from /proc; " \
+               "the load generator's own not counted; Redis and MariaDB serve only the Redis + MariaDB server):"
+      out.puts
+      out.puts "| workload | transport | Faye alone | #{servers.map { |s| SERVERS[s][:name] }.join(' | ')} |"
+      out.puts "|---|---|---|#{'---|' * servers.size}"
+      r[:transports].each do |t|
+        cells = ([:plain] + servers).map do |s|
+          c = t[:servers][s][:cpu_per_1000] || {}
+          format("%.3f / %.3f / %.3f", c[:faye].to_f, c[:redis].to_f, c[:db].to_f)
+        end
+        out.puts "| #{t[:workload]} | #{t[:transport]} | #{cells.join(' | ')} |"
       end
       out.puts
       out.puts "steady: the clients (users, with faye-online) are in; each publishes and receives its own messages " \
                "(messages per second). cycles: each client over and over handshakes, connects, subscribes, publishes, " \
                "receives and disconnects (cycles per second); with faye-online every cycle is a user joining and " \
-               "leaving a room, two presence changes written to Redis and MariaDB."
+               "leaving a room, two presence changes written to the hot store and SQL."
       out.puts
       p = r[:presence]
+      return unless p
+
       out.puts "## 3. Presence latency"
       out.puts
       out.puts format("%d joins and as many leaves at %.0f changes per second (asked: %.0f): from a join's " \
@@ -186,6 +224,14 @@ module Bench
 end
 
 if $PROGRAM_NAME == __FILE__
-  result = Bench::CostToFaye.run(clients: 20, seconds: 5, rounds: 2, rate: 1000, presence_seconds: 5)
+  # ruby -Ilib bench/cost_to_faye.rb [SECONDS ROUNDS [SERVER ...]]: section 1 alone (servers: plain and any of
+  # embedded, embedded_faye_engine, redis_mariadb; all by default).
+  seconds = Integer(ARGV[0] || 5)
+  rounds = Integer(ARGV[1] || 2)
+  servers = ARGV[2..].to_a.map(&:to_sym)
+  servers = Bench::CostToFaye::SERVERS.keys if servers.empty?
+  servers = [:plain] + (servers - [:plain])
+  result = Bench::CostToFaye.run(clients: 20, seconds: seconds, rounds: rounds, rate: 1000, presence_seconds: 5,
+                                 servers: servers)
   Bench::CostToFaye.report(result)
 end

@@ -47,7 +47,7 @@ module FayeOnline
       config = Configuration.new(options)
       if config.migrate?
         require_relative "faye_online/migrator"
-        Migrator.migrate!(config.database_url, root: config.root)
+        Migrator.migrate_apart!(config.database_url, root: config.root)
       end
       @server&.close
       @server = Server.new(config)

@@ -103,15 +103,19 @@ module FayeOnline
     end
 
     # Faye's engine: :redis (clients, subscriptions and messages in Redis,
-    # shared by every process; the default when Redis is configured) or
-    # :memory (Faye's own, one process; the default without Redis).
+    # shared by every process; the default when Redis is configured),
+    # :memory (faye-online's memory engine, with its bookkeeping in the
+    # Rust core; one process; the default without Redis) or :faye_memory
+    # (Faye's own memory engine).
+    ENGINES = %i[redis memory faye_memory].freeze
+
     def engine
       value = @options[:engine]
       return redis_url ? :redis : :memory if value.nil? || (value.respond_to?(:empty?) && value.empty?)
 
       value = value.to_s.to_sym
-      unless %i[redis memory].include?(value)
-        raise ConfigurationError, "engine: must be :redis or :memory, not #{@options[:engine].inspect}"
+      unless ENGINES.include?(value)
+        raise ConfigurationError, "engine: must be :redis, :memory or :faye_memory, not #{@options[:engine].inspect}"
       end
       raise ConfigurationError, "engine: :redis needs Redis (redis_url:, host:/port: or REDIS_URL)" if value == :redis && !redis_url
 

@@ -30,6 +30,38 @@ module FayeOnline
       nil
     end
 
+    # As migrate!, in a child process when ActiveRecord is not loaded here
+    # yet (a Faye server started from a rackup file): loading it would
+    # change how every Hash, Array and String of the process becomes JSON
+    # (Active Support's encoder, several times slower than the json gem's),
+    # and so the cost of every message Faye sends. The child's error, if
+    # any, is raised here.
+    def migrate_apart!(url, root: Dir.pwd)
+      return migrate!(url, root: root) if defined?(::ActiveRecord::Base) || !Process.respond_to?(:fork)
+
+      reader, writer = IO.pipe
+      pid = fork do
+        reader.close
+        status = 0
+        begin
+          migrate!(url, root: root)
+        rescue Exception => e # rubocop:disable Lint/RescueException -- all of it goes back to the parent
+          writer.write("#{e.class}: #{e.message}")
+          status = 1
+        ensure
+          writer.close
+        end
+        exit!(status) # the parent's at_exit handlers are not the child's
+      end
+      writer.close
+      failure = reader.read
+      reader.close
+      _, status = Process.wait2(pid)
+      return nil if status.success?
+
+      raise Error, "faye-online: migrating #{Database.redact(url)} failed: #{failure.empty? ? status.inspect : failure}"
+    end
+
     # True when the database at +url+ lacks some of faye-online's migrations.
     def pending?(url, root: Dir.pwd)
       config = connection_config(url, root: root)

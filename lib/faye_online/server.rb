@@ -9,6 +9,7 @@ require_relative "dashboard"
 require_relative "api"
 require_relative "demo"
 require_relative "memory_engine"
+require_relative "native_engine"
 require_relative "redis_engine"
 require_relative "delivery_guard"
 require_relative "publish_guard"
@@ -46,8 +47,10 @@ module FayeOnline
       engine = if config.engine == :redis
                  { type: RedisEngine, tracker: @tracker, guard: guard, logger: @logger, created: created,
                    collected: ->(client_id, last_ping) { @tracker._client_vanished(client_id, last_ping) } }
-               else
+               elsif config.engine == :faye_memory
                  { type: MemoryEngine, guard: guard, created: created }
+               else
+                 { type: NativeEngine, guard: guard, created: created }
                end
       @adapter = Faye::RackAdapter.new(@api, mount: config.mount, timeout: config.timeout, engine: engine)
       if @faye_engine.is_a?(RedisEngine)
@@ -68,7 +71,8 @@ module FayeOnline
     # The Faye engine (Faye::Engine::Proxy) behind the adapter.
     attr_reader :engine
 
-    # The engine the proxy drives: a MemoryEngine or a RedisEngine.
+    # The engine the proxy drives: a NativeEngine, a MemoryEngine or a
+    # RedisEngine.
     attr_reader :faye_engine
 
     # Waits until every change so far is in the hot store and in SQL.

@@ -5,8 +5,8 @@ require "logger"
 # What any Faye engine must do, as Faye's server uses it through its engine
 # proxy: clients, pings and timeouts, subscriptions with wildcards, fan-out,
 # queues for clients between polls, destruction and the collection of dead
-# clients. Run against Faye's own memory engine and faye-online's engine on
-# Redis: both must pass.
+# clients. Run against Faye's own memory engine, faye-online's memory
+# engine and faye-online's engine on Redis: all must pass.
 RSpec.shared_examples "a Faye engine" do
   # Calls +name+ on the engine proxy, on the reactor, and returns what its
   # callback got (the first argument), waiting for it.
@@ -153,6 +153,27 @@ RSpec.describe "The Faye engine contract", :integration do
     end
 
     after { FayeOnlineSpec::Reactor.run { @engine.disconnect } }
+
+    it_behaves_like "a Faye engine"
+  end
+
+  context "faye-online's memory engine (engine: :memory, the default without Redis)" do
+    before do
+      FayeOnlineSpec.load_gem!
+      configuration = FayeOnlineSpec.deployments.find { |c| !c.redis? }
+      configuration.prepare!
+      FayeOnlineSpec::Reactor.ensure_running
+      options = configuration.query_options(namespace: "fo_engine_#{Process.pid}_#{FayeOnlineSpec.next_number}")
+                             .merge(timeout: engine_timeout, logger: Logger.new(nil))
+      @server = FayeOnlineSpec::Reactor.run { FayeOnline::Server.new(FayeOnline::Configuration.new(options)) }
+      expect(@server.faye_engine).to be_a(FayeOnline::NativeEngine)
+    end
+
+    after { @server&.close }
+
+    def engine
+      @server.engine
+    end
 
     it_behaves_like "a Faye engine"
   end

@@ -192,7 +192,7 @@ RSpec.describe FayeOnline::Configuration do
       expect(config({ store: :memory }).engine).to eq :memory
       expect(config({ store: :memory }).native_options["faye_engine"]).to be_nil
       expect { config({ store: :memory, engine: :redis }).engine }.to raise_error(FayeOnline::ConfigurationError, /needs Redis/)
-      expect { config({ redis_url: "redis://h", engine: :mongo }).engine }.to raise_error(FayeOnline::ConfigurationError, /:redis or :memory/)
+      expect { config({ redis_url: "redis://h", engine: :mongo }).engine }.to raise_error(FayeOnline::ConfigurationError, /:redis, :memory or :faye_memory/)
     end
 
     it "has the defaults of the settings not given" do

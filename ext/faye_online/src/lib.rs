@@ -2,6 +2,8 @@
 //!
 //! - `FayeOnline::Native::Tracker` ([`tracker`]): the Faye extension;
 //! - `FayeOnline::Native::Query` ([`query`]): the read API;
+//! - `FayeOnline::Native::MemoryEngine` ([`memory_engine`]): the memory
+//!   engine's state;
 //! - `Publication`, `Delivery`, `LogLine` and `Event` ([`notifications`]): what the
 //!   tracker hands the host;
 //!
@@ -13,11 +15,13 @@
 mod convert;
 mod errors;
 mod gvl;
+mod memory_engine;
 mod notifications;
 mod query;
 mod tracker;
 
 use magnus::{function, method, prelude::*, Error, Ruby};
+use memory_engine::RbMemoryEngine;
 use notifications::{Delivery, EngineReply, Event, LogLine, Publication};
 use query::RbQuery;
 use tracker::RbTracker;
@@ -105,6 +109,20 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         "_engine_connection",
         method!(RbTracker::engine_connection, 2),
     )?;
+
+    let engine = native.define_class("MemoryEngine", ruby.class_object())?;
+    engine.define_singleton_method("new", function!(RbMemoryEngine::new, 0))?;
+    engine.define_method("create", method!(RbMemoryEngine::create, 1))?;
+    engine.define_method("exists?", method!(RbMemoryEngine::exists, 1))?;
+    engine.define_method("ping", method!(RbMemoryEngine::ping, 2))?;
+    engine.define_method("subscribe", method!(RbMemoryEngine::subscribe, 2))?;
+    engine.define_method("unsubscribe", method!(RbMemoryEngine::unsubscribe, 2))?;
+    engine.define_method("destroy", method!(RbMemoryEngine::destroy, 1))?;
+    engine.define_method("recipients", method!(RbMemoryEngine::recipients, 1))?;
+    engine.define_method("subscribers?", method!(RbMemoryEngine::has_subscribers, 1))?;
+    engine.define_method("expired", method!(RbMemoryEngine::expired, 0))?;
+    engine.define_method("size", method!(RbMemoryEngine::size, 0))?;
+    engine.define_method("clear", method!(RbMemoryEngine::clear, 0))?;
 
     let query = native.define_class("Query", ruby.class_object())?;
     query.define_singleton_method("new", function!(RbQuery::new, 1))?;

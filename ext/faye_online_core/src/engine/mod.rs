@@ -342,6 +342,7 @@ impl Scripts {
 }
 
 mod direct;
+pub mod memory;
 mod listener;
 mod runner;
 
