@@ -25,7 +25,9 @@ impl RbMemoryEngine {
 
     /// The state; a panic elsewhere while it was held leaves it as it was.
     fn state(&self) -> MutexGuard<'_, MemoryEngine> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn create(&self, id: String) -> bool {

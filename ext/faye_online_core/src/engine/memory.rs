@@ -77,7 +77,8 @@ impl MemoryEngine {
         client.deadline = Some(deadline_ms);
         if !client.queued {
             client.queued = true;
-            self.deadlines.push(Reverse((deadline_ms, client.id.clone())));
+            self.deadlines
+                .push(Reverse((deadline_ms, client.id.clone())));
         }
         true
     }
@@ -166,7 +167,9 @@ impl MemoryEngine {
     /// Whether a message on `channel` would reach any client.
     pub fn has_subscribers(&self, channel: &str) -> bool {
         let mut any = false;
-        self.expansion(channel, |name| any = any || self.channels.contains_key(name));
+        self.expansion(channel, |name| {
+            any = any || self.channels.contains_key(name)
+        });
         any
     }
 
@@ -319,7 +322,10 @@ mod tests {
         e.destroy("dead");
         assert!(e.expired(150).is_empty());
         assert_eq!(
-            e.expired(190).iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            e.expired(190)
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>(),
             ["alive"]
         );
         assert!(e.expired(10_000).is_empty());

@@ -342,8 +342,8 @@ impl Scripts {
 }
 
 mod direct;
-pub mod memory;
 mod listener;
+pub mod memory;
 mod runner;
 
 pub use direct::publish_direct;
