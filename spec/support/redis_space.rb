@@ -32,14 +32,22 @@ module FayeOnlineSpec
       redis.del(*found) unless found.empty?
     end
 
-    # A live clientId's values, unpacked from its field of `clients:info`
-    # (`uid|room|time|joined|uname`); empty when it is not live.
+    # The bucket of a clientId's entries (`clients:info:<b>`,
+    # `clients:pages:<b>`), computed here as the README gives it.
+    def bucket(client_id)
+      client_id.each_byte.reduce(0) { |h, byte| (h * 31 + byte) % 2048 }
+    end
+
+    # A live clientId's values, unpacked from its field of
+    # `clients:info:<b>` (`uid|room|time|joined|seen|uname`, the times in
+    # base 36); empty when it is not live.
     def client_hash(client_id)
-      packed = redis.hget(key("clients:info"), client_id)
+      packed = redis.hget(key("clients:info:#{bucket(client_id)}"), client_id)
       return {} unless packed
 
-      uid, room, time, joined, uname = packed.split("|", 5)
-      { "uid" => uid, "uname" => uname, "room" => room, "time" => time, "joined" => joined }
+      uid, room, time, joined, seen, uname = packed.split("|", 6)
+      { "uid" => uid, "uname" => uname, "room" => room, "time" => time, "joined" => joined.to_i(36).to_s,
+        "seen" => seen.to_i(36) }
     end
 
     def room_users(room)
@@ -59,8 +67,9 @@ module FayeOnlineSpec
       redis.hgetall(key("time:#{time_channel}:started"))
     end
 
+    # When the clientId was last seen (ms), or nil when it is not live.
     def client_last_seen(client_id)
-      redis.zscore(key("clients"), client_id)
+      client_hash(client_id)["seen"]
     end
 
     def close

@@ -220,6 +220,13 @@ pub trait HotStore: Send + Sync {
     fn stale_clients(&self, before_ms: i64, limit: usize)
         -> Result<Vec<(String, i64)>, StoreError>;
 
+    /// Moves what an older version of the store left in another layout
+    /// into this one (at start, before anything else); how many clientIds
+    /// it moved.
+    fn upgrade_layout(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Whether what the store holds outlives this process (Redis, shared
     /// by the site's processes), rather than dying with it (memory).
     fn outlives_process(&self) -> bool {

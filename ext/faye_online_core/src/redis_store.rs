@@ -5,26 +5,34 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `clients:info` | hash | clientId → `uid\|room\|time\|joined\|uname` of each live clientId |
-//! | `clients` | zset | clientId → last seen (ms) |
+//! | `clients:info:<b>` | hash | clientId → `uid\|room\|time\|joined\|seen\|uname` of each live clientId (times in ms) |
+//! | `clients:due` | zset | bucket → a time no later than any of its clientIds was last seen (ms): the buckets a sweep must read |
 //! | `room:<room>:users` | hash | uid → uname of the users online in a room |
 //! | `room:<room>:tabs` | hash | uid → how many of the user's clientIds are in the room |
 //! | `time:<time>:tabs` | hash | uid → how many of the user's clientIds are in the time channel |
 //! | `time:<time>:started` | hash | uid → when the running timer started (ms) |
 //! | `time:<time>:restored` | hash | uid → 1 while the running session was rebuilt after Redis lost it |
 //! | `time:<time>:spans` | hash | uid → intervals of the clientIds that left the running session (`s:e,…`, ms) |
-//! | `clients:pages` | hash | clientId → the page state it last reported, since when, and its latest report (`a\|<ms>\|<ms>`, `i\|…`, `h\|…`) |
+//! | `clients:pages:<b>` | hash | clientId → the page state it last reported, since when, and its latest report (`a\|<ms>\|<ms>`, `i\|…`, `h\|…`) |
 //! | `room:<room>:pages` | hash | `<uid>:<a\|i\|h>` → how many of the user's tabs in the room are in that state |
 //!
 //! Every live clientId is one field of one hash, its values packed in one
 //! string (rooms and times are channel names, which hold no `|`; the name
 //! comes last and may hold anything): a key of its own per clientId would
-//! cost Redis a third more memory.
+//! cost Redis a third more memory. Each kind of a clientId's own entries
+//! is spread over [`BUCKETS`] keys (`<b>` is [`bucket`] of the clientId),
+//! so that each stays small enough for Redis's compact encoding (a
+//! listpack: by default up to 128 entries of up to 64 bytes), and its
+//! last-seen time is in its packed value, so that the clientId is stored
+//! once: at 100,000 clientIds that costs about half of what one big hash
+//! and a sorted set of last-seen times cost (`bin/bench`, section 4). The
+//! sweep reads only the buckets `clients:due` says may hold a stale one.
 //!
 //! Scripts build key names from the prefix, so this store is for a single
 //! Redis server (or a primary with replicas), not Redis Cluster.
 
 use crate::auth::{Auth, User};
+use crate::clock;
 use crate::error::StoreError;
 use crate::presence::{
     ClientRecord, ConnectOutcome, DisconnectOutcome, HotStore, PageState, StateOutcome,
@@ -47,6 +55,22 @@ const CONNECT: &str = script!("lua/connect.lua");
 const DISCONNECT: &str = script!("lua/disconnect.lua");
 const RESTORE: &str = script!("lua/restore.lua");
 const STATE: &str = script!("lua/state.lua");
+const UPGRADE: &str = script!("lua/upgrade.lua");
+const TOUCH: &str = script!("lua/touch.lua");
+const SWEEP: &str = script!("lua/sweep.lua");
+
+/// Due buckets a sweep script reads at most.
+const SWEEP_BUCKETS: u32 = 128;
+
+/// How many keys each kind of a clientId's own entries is spread over.
+pub const BUCKETS: u32 = 2048;
+
+/// The bucket of a clientId's entries, as the scripts' prelude computes it.
+pub fn bucket(client_id: &str) -> u32 {
+    client_id
+        .bytes()
+        .fold(0, |h, b| (h * 31 + u32::from(b)) % BUCKETS)
+}
 
 pub struct RedisStore {
     client: Client,
@@ -56,6 +80,9 @@ pub struct RedisStore {
     disconnect_script: Script,
     restore_script: Script,
     state_script: Script,
+    upgrade_script: Script,
+    touch_script: Script,
+    sweep_script: Script,
     /// Bumped each time a connection fails (see [`HotStore::generation`]).
     generation: AtomicU64,
     /// With Faye's engine on Redis: its clients key (`<ns>/clients`) and
@@ -77,6 +104,9 @@ impl RedisStore {
             disconnect_script: Script::new(DISCONNECT),
             restore_script: Script::new(RESTORE),
             state_script: Script::new(STATE),
+            upgrade_script: Script::new(UPGRADE),
+            touch_script: Script::new(TOUCH),
+            sweep_script: Script::new(SWEEP),
             generation: AtomicU64::new(0),
             faye_engine: None,
         })
@@ -123,6 +153,12 @@ impl RedisStore {
     /// A key of this store, as the scripts' prelude builds it too.
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+
+    /// The key of the bucket `b` of a kind of clientId entries
+    /// (`clients:info`, `clients:pages`).
+    fn bucket_key(&self, kind: &str, b: u32) -> String {
+        format!("{}{kind}:{b}", self.prefix)
     }
 
     fn room_key(&self, room: &str, what: &str) -> String {
@@ -260,12 +296,15 @@ fn as_string(v: &Value) -> Option<String> {
 }
 
 /// A clientId's packed values: `uid|room|time|joined|uname`.
-fn unpack(packed: &str) -> Option<(Auth, i64)> {
-    let mut parts = packed.splitn(5, '|');
+/// A clientId's packed values: its identity, when it joined and when it
+/// was last seen (ms; packed in base 36).
+fn unpack(packed: &str) -> Option<(Auth, i64, i64)> {
+    let mut parts = packed.splitn(6, '|');
     let uid = parts.next()?.parse().ok()?;
     let room = parts.next()?.to_owned();
     let time = parts.next()?.to_owned();
-    let joined_ms = parts.next()?.parse().ok()?;
+    let joined_ms = i64::from_str_radix(parts.next()?, 36).ok()?;
+    let seen_ms = i64::from_str_radix(parts.next()?, 36).ok()?;
     let uname = parts.next()?.to_owned();
     Some((
         Auth {
@@ -274,6 +313,7 @@ fn unpack(packed: &str) -> Option<(Auth, i64)> {
             time,
         },
         joined_ms,
+        seen_ms,
     ))
 }
 
@@ -406,17 +446,31 @@ impl HotStore for RedisStore {
     }
 
     fn pages(&self, client_ids: &[String]) -> Result<Vec<Option<(PageState, i64)>>, StoreError> {
-        let key = self.key("clients:pages");
-        let mut out = Vec::with_capacity(client_ids.len());
-        for chunk in client_ids.chunks(500) {
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(&key).arg(chunk);
-            let values: Vec<Option<String>> = self.with_conn(|c| cmd.query(c))?;
-            out.extend(values.into_iter().map(|v| {
-                let mut parts = v.as_deref()?.split('|');
-                let state = PageState::from_letter(parts.next()?)?;
-                Some((state, parts.next()?.parse().ok()?))
-            }));
+        let mut out = vec![None; client_ids.len()];
+        // The positions of the clientIds in each bucket.
+        let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (at, id) in client_ids.iter().enumerate() {
+            groups.entry(bucket(id)).or_default().push(at);
+        }
+        let groups: Vec<(u32, Vec<usize>)> = groups.into_iter().collect();
+        for chunk in groups.chunks(256) {
+            let mut pipe = redis::pipe();
+            for (b, positions) in chunk {
+                let cmd = pipe.cmd("HMGET").arg(self.bucket_key("clients:pages", *b));
+                for at in positions {
+                    cmd.arg(&client_ids[*at]);
+                }
+            }
+            let replies: Vec<Vec<Option<String>>> = self.with_conn(|c| pipe.query(c))?;
+            for ((_, positions), values) in chunk.iter().zip(replies) {
+                for (at, v) in positions.iter().zip(values) {
+                    out[*at] = v.as_deref().and_then(|v| {
+                        let mut parts = v.split('|');
+                        let state = PageState::from_letter(parts.next()?)?;
+                        Some((state, parts.next()?.parse().ok()?))
+                    });
+                }
+            }
         }
         Ok(out)
     }
@@ -474,56 +528,41 @@ impl HotStore for RedisStore {
     }
 
     fn touch(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
-        if seen.is_empty() {
-            return Ok(());
-        }
-        let key = self.key("clients");
-        self.with_conn(|c| {
-            let mut cmd = redis::cmd("ZADD");
-            cmd.arg(&key).arg("XX").arg("GT");
-            for (client_id, at) in seen {
-                cmd.arg(*at).arg(client_id);
+        for chunk in seen.chunks(500) {
+            let mut invocation = self.touch_script.arg(&self.prefix);
+            for (client_id, at) in chunk {
+                invocation.arg(client_id).arg(*at);
             }
-            cmd.query::<()>(c)
-        })
+            self.with_conn(|c| invocation.invoke::<()>(c))?;
+        }
+        Ok(())
     }
 
     fn last_seen(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
-        let key = self.key("clients");
-        let score: Option<f64> =
-            self.with_conn(|c| redis::cmd("ZSCORE").arg(&key).arg(client_id).query(c))?;
-        Ok(score.map(|s| s as i64))
+        let key = self.bucket_key("clients:info", bucket(client_id));
+        let packed: Option<String> =
+            self.with_conn(|c| redis::cmd("HGET").arg(&key).arg(client_id).query(c))?;
+        Ok(packed.as_deref().and_then(unpack).map(|(_, _, seen)| seen))
     }
 
     fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let key = self.key("clients");
-        let ids: Vec<(String, f64)> = self.with_conn(|c| {
-            redis::cmd("ZRANGE")
-                .arg(&key)
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .query(c)
-        })?;
-        let mut out = Vec::with_capacity(ids.len());
-        let info = self.key("clients:info");
-        for chunk in ids.chunks(500) {
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(&info);
-            for (id, _) in chunk {
-                cmd.arg(id);
+        let mut out = Vec::new();
+        let buckets: Vec<u32> = (0..BUCKETS).collect();
+        for chunk in buckets.chunks(256) {
+            let mut pipe = redis::pipe();
+            for b in chunk {
+                pipe.cmd("HGETALL").arg(self.bucket_key("clients:info", *b));
             }
-            let packed: Vec<Option<String>> = self.with_conn(|c| cmd.query(c))?;
-            for ((id, seen), p) in chunk.iter().zip(packed) {
-                // A clientId removed between the two reads is skipped.
-                let Some((auth, joined_ms)) = p.as_deref().and_then(unpack) else {
+            let replies: Vec<Vec<(String, String)>> = self.with_conn(|c| pipe.query(c))?;
+            for (client_id, packed) in replies.into_iter().flatten() {
+                let Some((auth, joined_ms, last_seen_ms)) = unpack(&packed) else {
                     continue;
                 };
                 out.push(ClientRecord {
-                    client_id: id.clone(),
+                    client_id,
                     auth,
                     joined_ms,
-                    last_seen_ms: *seen as i64,
+                    last_seen_ms,
                 });
             }
         }
@@ -535,20 +574,31 @@ impl HotStore for RedisStore {
         before_ms: i64,
         limit: usize,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let key = self.key("clients");
-        let rows: Vec<(String, f64)> = self.with_conn(|c| {
-            redis::cmd("ZRANGE")
-                .arg(&key)
-                .arg("-inf")
-                .arg(format!("({before_ms}"))
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .arg("WITHSCORES")
-                .query(c)
-        })?;
-        let rows: Vec<(String, i64)> = rows.into_iter().map(|(id, s)| (id, s as i64)).collect();
+        // The due buckets, a bounded number per script call and per sweep.
+        let mut rows: Vec<(String, i64)> = Vec::new();
+        for _ in 0..(BUCKETS / SWEEP_BUCKETS) {
+            if rows.len() >= limit {
+                break;
+            }
+            let mut invocation = self.sweep_script.arg(&self.prefix);
+            invocation
+                .arg(before_ms)
+                .arg(limit - rows.len())
+                .arg(SWEEP_BUCKETS);
+            let mut reply: Vec<Value> = self.with_conn(|c| invocation.invoke(c))?;
+            let left = reply.pop().as_ref().and_then(as_i64).unwrap_or(0);
+            for pair in reply.chunks(2) {
+                if let [id, seen] = pair {
+                    if let (Some(id), Some(seen)) = (as_string(id), as_string(seen)) {
+                        rows.push((id, seen.parse().unwrap_or(0)));
+                    }
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        rows.sort_by_key(|(_, seen)| *seen);
         let Some((engine_clients, _)) = &self.faye_engine else {
             return Ok(rows);
         };
@@ -566,19 +616,14 @@ impl HotStore for RedisStore {
         for ((id, seen), ping) in rows.into_iter().zip(pings) {
             let ping = ping.map(|p| p as i64).unwrap_or(0);
             if ping >= before_ms {
-                fresh.push((ping, id));
+                fresh.push((id, ping));
             } else {
                 stale.push((id, seen.max(ping)));
             }
         }
-        if !fresh.is_empty() {
-            let mut cmd = redis::cmd("ZADD");
-            cmd.arg(&key).arg("GT");
-            for (ping, id) in &fresh {
-                cmd.arg(*ping).arg(id);
-            }
-            self.with_conn(|c| cmd.query::<()>(c))?;
-        }
+        // Alive after all: seen when the engine saw it, which bounds its
+        // bucket again.
+        self.touch(&fresh)?;
         Ok(stale)
     }
 
@@ -599,6 +644,40 @@ impl HotStore for RedisStore {
 
     fn outlives_process(&self) -> bool {
         true
+    }
+
+    /// Before the buckets, a clientId's entries were fields of three big
+    /// keys (`clients` for last-seen times, `clients:info`,
+    /// `clients:pages`): each is moved to its bucket, 500 at a time, and
+    /// the old keys are deleted once empty.
+    fn upgrade_layout(&self) -> Result<usize, StoreError> {
+        let old_info = self.key("clients:info");
+        let mut moved = 0;
+        loop {
+            // Moved entries leave the hash, so each scan starts over.
+            let (_, pairs): (u64, Vec<String>) = self.with_conn(|c| {
+                redis::cmd("HSCAN")
+                    .arg(&old_info)
+                    .arg(0)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query(c)
+            })?;
+            let ids: Vec<&String> = pairs.iter().step_by(2).collect();
+            if ids.is_empty() {
+                break;
+            }
+            let mut invocation = self.upgrade_script.arg(&self.prefix);
+            invocation.arg(clock::now_ms());
+            for id in &ids {
+                invocation.arg(id);
+            }
+            let n: usize = self.with_conn(|c| invocation.invoke(c))?;
+            moved += n;
+        }
+        let (zset, pages) = (self.key("clients"), self.key("clients:pages"));
+        self.with_conn(|c| redis::cmd("DEL").arg(&zset).arg(&pages).query::<()>(c))?;
+        Ok(moved)
     }
 
     fn restore(&self, clients: &[ClientRecord]) -> Result<Vec<String>, StoreError> {
@@ -695,6 +774,111 @@ mod tests {
                 .unwrap()
                 .timer_restored
         );
+    }
+
+    /// The scripts and this file put a clientId in the same bucket, and a
+    /// store started on the layout before the buckets moves what it finds.
+    #[test]
+    fn buckets_clients_and_moves_the_older_layout() {
+        use crate::presence::contract::auth;
+        let Some(url) = crate::test_support::test_redis_url() else {
+            return;
+        };
+        let ns = format!("fo_core_buckets_{}", std::process::id());
+        let store = RedisStore::new(&url, &ns).unwrap();
+        store.clear().unwrap();
+        let mut conn = store.client.get_connection().unwrap();
+        let a = auth("/b/room", "/b/time", 1, "ann|the first");
+        let id = "k0m2b9x1p4q8r7s6t5u3v2w1y0z9a8c";
+        store.connect(id, &a, 1_000).unwrap();
+        store.set_state(id, PageState::Idle, 1_500).unwrap();
+        let b = bucket(id);
+        assert_eq!(b, id.bytes().fold(0u32, |h, c| (h * 31 + c as u32) % 2048));
+        let info: Option<String> = redis::cmd("HGET")
+            .arg(store.bucket_key("clients:info", b))
+            .arg(id)
+            .query(&mut conn)
+            .unwrap();
+        // 1000 ms is "rs" in base 36.
+        assert_eq!(
+            info.as_deref(),
+            Some("1|/b/room|/b/time|rs|rs|ann|the first")
+        );
+        assert_eq!(store.last_seen(id).unwrap(), Some(1_000));
+        let due: Option<i64> = redis::cmd("ZSCORE")
+            .arg(store.key("clients:due"))
+            .arg(b)
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(due, Some(1_000));
+        store.touch(&[(id.to_string(), 2_000)]).unwrap();
+        assert_eq!(store.last_seen(id).unwrap(), Some(2_000));
+        assert_eq!(
+            store.pages(&[id.to_string()]).unwrap()[0].map(|p| p.0),
+            Some(PageState::Idle)
+        );
+        assert!(store.stale_clients(2_000, 10).unwrap().is_empty());
+        assert_eq!(
+            store.stale_clients(2_001, 10).unwrap(),
+            vec![(id.to_string(), 2_000)]
+        );
+        // Returned, it is the sweeper's: its bucket keeps no bound for it
+        // (and a later sweep does not read it again) until it is seen.
+        assert!(store.stale_clients(2_001, 10).unwrap().is_empty());
+        store.touch(&[(id.to_string(), 2_500)]).unwrap();
+        assert_eq!(
+            store.stale_clients(3_000, 10).unwrap(),
+            vec![(id.to_string(), 2_500)]
+        );
+        store.clear().unwrap();
+
+        // The older layout: three big keys, one with 1,200 clientIds.
+        let old_info = store.key("clients:info");
+        let old_seen = store.key("clients");
+        let old_pages = store.key("clients:pages");
+        for i in 0..1_200 {
+            let cid = format!("old{i}");
+            redis::cmd("HSET")
+                .arg(&old_info)
+                .arg(&cid)
+                .arg(format!("{i}|/old/room|/old/time|{i}|user {i}"))
+                .query::<()>(&mut conn)
+                .unwrap();
+            redis::cmd("ZADD")
+                .arg(&old_seen)
+                .arg(10_000 + i)
+                .arg(&cid)
+                .query::<()>(&mut conn)
+                .unwrap();
+        }
+        redis::cmd("HSET")
+            .arg(&old_pages)
+            .arg("old7")
+            .arg("h|5|6")
+            .query::<()>(&mut conn)
+            .unwrap();
+        assert_eq!(store.upgrade_layout().unwrap(), 1_200);
+        let left: i64 = redis::cmd("EXISTS")
+            .arg(&old_info)
+            .arg(&old_seen)
+            .arg(&old_pages)
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(left, 0, "the old keys are gone");
+        let clients = store.clients().unwrap();
+        assert_eq!(clients.len(), 1_200);
+        let c7 = clients.iter().find(|c| c.client_id == "old7").unwrap();
+        assert_eq!(
+            (c7.auth.user.uid, c7.joined_ms, c7.last_seen_ms),
+            (7, 7, 10_007)
+        );
+        assert_eq!(c7.auth.user.uname, "user 7");
+        assert_eq!(
+            store.pages(&["old7".to_string()]).unwrap()[0],
+            Some((PageState::Hidden, 5))
+        );
+        assert_eq!(store.upgrade_layout().unwrap(), 0, "nothing left to move");
+        store.clear().unwrap();
     }
 
     #[test]

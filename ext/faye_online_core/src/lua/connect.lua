@@ -8,11 +8,13 @@
 -- joined is 0 (the user was in the room already), 1 (came online) or 2
 -- (came online in an empty room).
 local cid, uid, uname, room, time, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local known = redis.call('HGET', info_key(), cid)
+local known = redis.call('HGET', info_key(cid), cid)
 if known then
-  local kuid, kroom, ktime, _, kuname = unpack_client(known)
+  local kuid, kroom, ktime, kjoined, kseen, kuname = unpack_client(known)
   if kuid == uid and kuname == uname and kroom == room and ktime == time then
-    redis.call('ZADD', clients_key(), 'GT', now, cid)
+    if tonumber(now) > kseen then
+      redis.call('HSET', info_key(cid), cid, pack(uid, room, time, kjoined, now, uname))
+    end
     return {0}
   end
   return {2, kuid or '', kuname or '', kroom or '', ktime or ''}
@@ -22,8 +24,8 @@ if engine_clients and engine_clients ~= '' then
   local pinged = tonumber(redis.call('ZSCORE', engine_clients, cid) or 0) or 0
   if pinged <= cutoff then return {3} end
 end
-redis.call('HSET', info_key(), cid, pack(uid, room, time, now, uname))
-redis.call('ZADD', clients_key(), now, cid)
+redis.call('HSET', info_key(cid), cid, pack(uid, room, time, now, now, uname))
+bound_bucket(cid, now)
 redis.call('HSET', room_key(room, 'users'), uid, uname)
 local joined = 0
 if redis.call('HINCRBY', room_key(room, 'tabs'), uid, 1) == 1 then

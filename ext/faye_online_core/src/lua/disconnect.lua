@@ -8,19 +8,18 @@
 -- unchanged}; left the room is 0, 1, or 2 when the user was the room's
 -- last.
 local cid, at = ARGV[2], tonumber(ARGV[3])
-local packed = redis.call('HGET', info_key(), cid)
+local packed = redis.call('HGET', info_key(cid), cid)
 if not packed then return {0} end
-redis.call('HDEL', info_key(), cid)
-redis.call('ZREM', clients_key(), cid)
-local puid, proom, ptime, pjoined, puname = unpack_client(packed)
+redis.call('HDEL', info_key(cid), cid)
+local puid, proom, ptime, pjoined, _, puname = unpack_client(packed)
 if not puid then return {0} end
 local c = {puid, puname, proom, ptime, pjoined}
 local uid, room, time = c[1], c[3], c[4]
 local state_before = user_state(room, uid)
 local page, page_since = '', ''
-local current = redis.call('HGET', pages_key(), cid)
+local current = redis.call('HGET', pages_key(cid), cid)
 if current then
-  redis.call('HDEL', pages_key(), cid)
+  redis.call('HDEL', pages_key(cid), cid)
   page, page_since = string.match(current, '^(%a)|(%d+)')
   page, page_since = page or '', page_since or ''
   if page ~= '' then count_page(room, uid, page, -1) end

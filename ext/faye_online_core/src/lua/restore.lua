@@ -5,9 +5,9 @@
 local rooms = {}
 for i = 2, #ARGV - 6, 7 do
   local cid, uid, uname, room, time, joined, seen = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
-  if redis.call('HEXISTS', info_key(), cid) == 0 then
-    redis.call('HSET', info_key(), cid, pack(uid, room, time, joined, uname))
-    redis.call('ZADD', clients_key(), seen, cid)
+  if redis.call('HEXISTS', info_key(cid), cid) == 0 then
+    redis.call('HSET', info_key(cid), cid, pack(uid, room, time, joined, seen, uname))
+    bound_bucket(cid, seen)
     redis.call('HINCRBY', room_key(room, 'tabs'), uid, 1)
     if redis.call('HSET', room_key(room, 'users'), uid, uname) == 1 then
       rooms[#rooms + 1] = room

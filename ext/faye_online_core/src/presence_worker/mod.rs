@@ -598,6 +598,16 @@ impl Worker {
     /// have online: with process memory nobody is online at start; with
     /// Redis, the processes that share it know who is.
     fn repair(&self) {
+        if let Some(moved) = self.with_hot("move clientIds to this version's layout", || {
+            self.hot.upgrade_layout()
+        }) {
+            if moved > 0 {
+                self.outbox.log(
+                    LogLevel::Info,
+                    format!("moved {moved} clientIds from the hot store's older layout"),
+                );
+            }
+        }
         // One try: presence must not wait on SQL.
         let lists = match self.query.recorded_online_lists() {
             Ok(lists) => lists,

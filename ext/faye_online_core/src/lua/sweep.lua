@@ -1,0 +1,34 @@
+-- Finds clientIds last seen before a time. ARGV: prefix, before (ms),
+-- limit, and how many due buckets to read at most. Returns a flat list of
+-- clientId and last seen (ms), at most limit of them, then, last, 1 if
+-- due buckets are left unread, else 0. Each bucket read is bounded again
+-- by the clientIds it keeps (a returned clientId is the caller's to end),
+-- or leaves the index when it keeps none.
+local before, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local buckets = redis.call('ZRANGE', due_key(), '-inf', '(' .. ARGV[2], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[4]))
+local out, found = {}, 0
+for _, b in ipairs(buckets) do
+  if found >= limit then break end
+  local all = redis.call('HGETALL', p .. 'clients:info:' .. b)
+  local low
+  for i = 1, #all, 2 do
+    local seen = select(5, unpack_client(all[i + 1]))
+    if seen then
+      if seen < before and found < limit then
+        out[#out + 1] = all[i]
+        out[#out + 1] = string.format('%.0f', seen)
+        found = found + 1
+      elseif not low or seen < low then
+        low = seen
+      end
+    end
+  end
+  if low then
+    redis.call('ZADD', due_key(), low, b)
+  else
+    redis.call('ZREM', due_key(), b)
+  end
+end
+local left = redis.call('ZCOUNT', due_key(), '-inf', '(' .. ARGV[2])
+out[#out + 1] = left > 0 and 1 or 0
+return out
