@@ -5,7 +5,7 @@
 use faye_online_core::channel::PAGE_STATE_CHANNEL;
 use faye_online_core::error::BayeuxError;
 use faye_online_core::{Config, Incoming, User};
-use magnus::value::ReprValue;
+use magnus::value::{Lazy, ReprValue};
 use magnus::{
     r_hash::ForEach, Error, Float, Integer, IntoValue, RArray, RHash, RString, Ruby, Symbol, Value,
 };
@@ -143,8 +143,28 @@ fn rstring_utf8(s: RString) -> Result<String, BayeuxError> {
         .map_err(|_| BayeuxError::bad_request("auth", "holds a string that is not UTF-8"))
 }
 
-fn string_field(hash: RHash, key: &str) -> Option<String> {
-    let s = RString::from_value(hash.get(key)?)?;
+/// The keys `incoming` reads, as frozen interned strings made once: a
+/// lookup with a Rust `&str` would allocate a Ruby string for the key on
+/// every message (work for Ruby's collector, on the reactor).
+macro_rules! keys {
+    ($($name:ident = $text:literal;)*) => {
+        $(static $name: Lazy<RString> = Lazy::new(|ruby| ruby.str_new($text).to_interned_str());)*
+    };
+}
+
+keys! {
+    KEY_AUTH = "auth";
+    KEY_SUBSCRIPTION = "subscription";
+    KEY_CHANNEL = "channel";
+    KEY_CLIENT_ID = "clientId";
+    KEY_DATA = "data";
+    KEY_STATE = "state";
+    KEY_EXT = "ext";
+    KEY_LEAVE = "faye_online_leave";
+}
+
+fn string_field(ruby: &Ruby, hash: RHash, key: &Lazy<RString>) -> Option<String> {
+    let s = RString::from_value(hash.get(ruby.get_inner(key))?)?;
     if s.len() > 512 {
         return None;
     }
@@ -152,11 +172,14 @@ fn string_field(hash: RHash, key: &str) -> Option<String> {
 }
 
 pub fn incoming_from(ruby: &Ruby, message: RHash) -> Incoming {
-    let auth = message.get("auth").filter(|v| !v.is_nil()).map(|v| {
-        let mut budget = AUTH_LIMITS.budget;
-        to_json(ruby, v, &AUTH_LIMITS, 0, &mut budget)
-    });
-    let subscription = match message.get("subscription") {
+    let auth = message
+        .get(ruby.get_inner(&KEY_AUTH))
+        .filter(|v| !v.is_nil())
+        .map(|v| {
+            let mut budget = AUTH_LIMITS.budget;
+            to_json(ruby, v, &AUTH_LIMITS, 0, &mut budget)
+        });
+    let subscription = match message.get(ruby.get_inner(&KEY_SUBSCRIPTION)) {
         Some(v) => match RArray::from_value(v) {
             Some(list) => list
                 .into_iter()
@@ -170,21 +193,25 @@ pub fn incoming_from(ruby: &Ruby, message: RHash) -> Incoming {
         },
         None => Vec::new(),
     };
-    let channel = string_field(message, "channel").unwrap_or_default();
+    let channel = string_field(ruby, message, &KEY_CHANNEL).unwrap_or_default();
     // Read only on the two channels that use them.
     let page_state = (channel == PAGE_STATE_CHANNEL)
-        .then(|| message.get("data").and_then(RHash::from_value))
+        .then(|| {
+            message
+                .get(ruby.get_inner(&KEY_DATA))
+                .and_then(RHash::from_value)
+        })
         .flatten()
-        .and_then(|data| string_field(data, "state"));
+        .and_then(|data| string_field(ruby, data, &KEY_STATE));
     let closing = channel == "/meta/disconnect"
         && message
-            .get("ext")
+            .get(ruby.get_inner(&KEY_EXT))
             .and_then(RHash::from_value)
-            .and_then(|ext| ext.get("faye_online_leave"))
+            .and_then(|ext| ext.get(ruby.get_inner(&KEY_LEAVE)))
             .is_some_and(|v| v.is_kind_of(ruby.class_true_class()));
     Incoming {
         channel,
-        client_id: string_field(message, "clientId"),
+        client_id: string_field(ruby, message, &KEY_CLIENT_ID),
         auth,
         subscription,
         page_state,
