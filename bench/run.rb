@@ -10,6 +10,7 @@ require_relative "publish"
 require_relative "engine"
 require_relative "reactor_instructions"
 require_relative "page_states"
+require_relative "engines"
 require "etc"
 
 quick = ENV["BENCH_QUICK"] == "1"
@@ -50,5 +51,8 @@ Bench::ReactorInstructions.report(Bench::ReactorInstructions.run(runs: quick ? 2
 $stdout.flush
 
 Bench::PageStates.report(Bench::PageStates.run(users: quick ? 100 : 500))
+$stdout.flush
+
+Bench::Engines.report(Bench::Engines.run(rounds: quick ? 3 : 5))
 
 puts format("Whole run: %.0f s.", Bench.now - started)

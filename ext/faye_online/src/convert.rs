@@ -268,3 +268,83 @@ pub fn json_to_ruby(ruby: &Ruby, v: &Json) -> Result<Value, Error> {
         }
     })
 }
+
+/// How deep [`scrub_broken`] looks into a message (the JSON parser Faye
+/// uses stops at 100 levels; what is deeper is left as it is).
+pub const SCRUB_DEPTH: usize = 100;
+
+/// Replaces, in place, every string of `value` (a message: hashes and
+/// arrays, `depth` levels down) that is not valid in its encoding with a
+/// copy whose bad bytes are U+FFFD, keys included. True if there was one.
+///
+/// JSON may carry a lone surrogate (`"\udc80"`), which the json gem turns
+/// into bytes that are not UTF-8. Faye echoes a message's id, clientId,
+/// channel and subscription in its answer, and matches channel names with
+/// regular expressions: either raises on such a string, out of the
+/// reactor, and stops the server. So the message is refused (by the
+/// caller) and what Faye reads of it is made valid first.
+pub fn scrub_broken(value: Value, depth: usize) -> bool {
+    use magnus::encoding::Coderange;
+    fn broken(v: Value) -> Option<RString> {
+        RString::from_value(v).filter(|s| s.enc_coderange_scan() == Coderange::Broken)
+    }
+    fn clean(s: RString) -> Value {
+        match s.scrub(None) {
+            Ok(Some(fixed)) => fixed.as_value(),
+            _ => s.as_value(),
+        }
+    }
+    if depth == 0 {
+        return false;
+    }
+    if let Some(hash) = RHash::from_value(value) {
+        let mut found = false;
+        let mut values: Vec<(Value, Value)> = Vec::new();
+        let mut keys: Vec<(Value, RString)> = Vec::new();
+        let mut nested: Vec<Value> = Vec::new();
+        let _ = hash.foreach(|k: Value, v: Value| {
+            if let Some(s) = broken(k) {
+                keys.push((k, s));
+            }
+            match broken(v) {
+                Some(s) => values.push((k, clean(s))),
+                None => {
+                    if RHash::from_value(v).is_some() || RArray::from_value(v).is_some() {
+                        nested.push(v);
+                    }
+                }
+            }
+            Ok(ForEach::Continue)
+        });
+        for v in nested {
+            found |= scrub_broken(v, depth - 1);
+        }
+        found |= !values.is_empty() || !keys.is_empty();
+        for (k, v) in values {
+            let _ = hash.aset(k, v);
+        }
+        for (k, s) in keys {
+            if let Ok(v) = hash.delete::<Value, Value>(k) {
+                let _ = hash.aset(clean(s), v);
+            }
+        }
+        return found;
+    }
+    if let Some(array) = RArray::from_value(value) {
+        let mut found = false;
+        for i in 0..array.len() {
+            let Ok(v) = array.entry::<Value>(i as isize) else {
+                continue;
+            };
+            match broken(v) {
+                Some(s) => {
+                    let _ = array.store(i as isize, clean(s));
+                    found = true;
+                }
+                None => found |= scrub_broken(v, depth - 1),
+            }
+        }
+        return found;
+    }
+    false
+}

@@ -1,7 +1,7 @@
 //! `FayeOnline::Native::Tracker`: the extension Faye calls. Every Ruby
 //! exception and Rust panic is kept out of Faye's `incoming` hook.
 
-use crate::convert::{config_from, incoming_from, json_to_ruby};
+use crate::convert::{config_from, incoming_from, json_to_ruby, scrub_broken, SCRUB_DEPTH};
 use crate::errors::{configuration_error, store_error};
 use crate::gvl::without_gvl;
 use crate::notifications;
@@ -45,6 +45,22 @@ impl RbTracker {
         callback: Value,
     ) -> Result<Value, Error> {
         if let Some(hash) = RHash::from_value(message) {
+            // Strings that are not UTF-8 first: Faye itself would fail on them.
+            let scrubbed = catch_unwind(AssertUnwindSafe(|| {
+                scrub_broken(hash.as_value(), SCRUB_DEPTH)
+            }))
+            .unwrap_or(true);
+            if scrubbed {
+                let _ = hash.aset(
+                    "error",
+                    BayeuxError::bad_request(
+                        "",
+                        "the message holds a string that is not valid UTF-8",
+                    )
+                    .to_string(),
+                );
+                return callback.funcall("call", (message,));
+            }
             let verdict = catch_unwind(AssertUnwindSafe(|| {
                 let msg = incoming_from(ruby, hash);
                 rb_self.0.incoming(&msg)
