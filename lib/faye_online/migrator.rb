@@ -55,11 +55,27 @@ module FayeOnline
       end
       writer.close
       failure = reader.read
-      reader.close
-      _, status = Process.wait2(pid)
-      return nil if status.success?
+      status = wait_for(pid)
+      pid = nil
+      return nil if failure.empty? && (status.nil? || status.success?)
 
       raise Error, "faye-online: migrating #{Database.redact(url)} failed: #{failure.empty? ? status.inspect : failure}"
+    ensure
+      reader&.close unless reader&.closed?
+      writer&.close unless writer&.closed?
+      # Interrupted before the child was waited for: it is not left behind.
+      if pid
+        Process.kill("TERM", pid) rescue nil # rubocop:disable Style/RescueModifier
+        wait_for(pid)
+      end
+    end
+
+    # The child's status; nil when something else in the process reaped it
+    # (a SIGCHLD handler), its error having come through the pipe.
+    def wait_for(pid)
+      Process.wait2(pid).last
+    rescue Errno::ECHILD
+      nil
     end
 
     # True when the database at +url+ lacks some of faye-online's migrations.
@@ -163,7 +179,7 @@ module FayeOnline
       ActiveRecord::Base.connection.migration_context
     end
 
-    private_class_method :prepare_database, :create_mysql_database, :create_postgres_database,
+    private_class_method :wait_for, :prepare_database, :create_mysql_database, :create_postgres_database,
                          :with_connection, :with_verbosity, :migration_context
   end
 end

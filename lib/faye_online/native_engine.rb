@@ -137,10 +137,17 @@ module FayeOnline
     def sweep_every_second
       return if @sweeper
 
-      @sweeper = EM::PeriodicTimer.new(1) do
-        @state.expired.each { |client_id| destroy_client(client_id) }
+      @sweeper = EM::PeriodicTimer.new(1) { collect }
+    end
+
+    # Destroys each timed-out client on its own: a listener of Faye's
+    # events that raises for one (the client is gone by then) neither
+    # stops the reactor nor leaves the others uncollected.
+    def collect
+      @state.expired.each do |client_id|
+        destroy_client(client_id)
       rescue StandardError => e
-        @server.error("faye-online: collecting timed-out clients: #{e.class}: #{e.message}") if @server.respond_to?(:error)
+        @server.error("faye-online: collecting #{client_id}: #{e.class}: #{e.message}") if @server.respond_to?(:error)
       end
     end
   end

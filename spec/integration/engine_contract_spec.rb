@@ -7,50 +7,57 @@ require "logger"
 # queues for clients between polls, destruction and the collection of dead
 # clients. Run against Faye's own memory engine, faye-online's memory
 # engine and faye-online's engine on Redis: all must pass.
+module FayeOnlineSpec
+  # Calls on a Faye engine proxy (`engine`), on the reactor.
+  module EngineCalls
+    # Calls +name+ on the engine proxy, on the reactor, and returns what its
+    # callback got (the first argument), waiting for it.
+    def engine_call(name, *args)
+      box = Queue.new
+      FayeOnlineSpec::Reactor.run { engine.public_send(name, *args) { |*got| box << got } }
+      FayeOnlineSpec::Waiting.wait_for(timeout: 5, message: "#{name} to answer") { !box.empty? }
+      box.pop.first
+    end
+
+    def new_client
+      engine_call(:create_client)
+    end
+
+    # Opens a long-polling connection for +client_id+ (as a /meta/connect
+    # does) and returns a queue that receives each batch of messages it gets.
+    def connect(client_id, timeout_ms: 2_000)
+      batches = Queue.new
+      FayeOnlineSpec::Reactor.run do
+        engine.connect(client_id, "timeout" => timeout_ms) { |events| batches << events }
+      end
+      batches
+    end
+
+    # The data of the messages the next batch carries (waiting up to 3 s).
+    def received(batches)
+      FayeOnlineSpec::Waiting.wait_for(timeout: 3, message: "a delivery") { !batches.empty? }
+      batches.pop.map { |message| message["data"] }
+    end
+
+    def publish(channel, data)
+      FayeOnlineSpec::Reactor.run { engine.publish("channel" => channel, "data" => data) }
+    end
+
+    # The engine's events of one kind, in order, as [clientId, ...] arguments.
+    def events(kind)
+      @events ||= Hash.new { |h, k| h[k] = [] }
+      @bound ||= {}
+      unless @bound[kind]
+        @bound[kind] = true
+        FayeOnlineSpec::Reactor.run { engine.bind(kind) { |*args| @events[kind] << args } }
+      end
+      @events[kind]
+    end
+  end
+end
+
 RSpec.shared_examples "a Faye engine" do
-  # Calls +name+ on the engine proxy, on the reactor, and returns what its
-  # callback got (the first argument), waiting for it.
-  def engine_call(name, *args)
-    box = Queue.new
-    FayeOnlineSpec::Reactor.run { engine.public_send(name, *args) { |*got| box << got } }
-    FayeOnlineSpec::Waiting.wait_for(timeout: 5, message: "#{name} to answer") { !box.empty? }
-    box.pop.first
-  end
-
-  def new_client
-    engine_call(:create_client)
-  end
-
-  # Opens a long-polling connection for +client_id+ (as a /meta/connect
-  # does) and returns a queue that receives each batch of messages it gets.
-  def connect(client_id, timeout_ms: 2_000)
-    batches = Queue.new
-    FayeOnlineSpec::Reactor.run do
-      engine.connect(client_id, "timeout" => timeout_ms) { |events| batches << events }
-    end
-    batches
-  end
-
-  # The data of the messages the next batch carries (waiting up to 3 s).
-  def received(batches)
-    FayeOnlineSpec::Waiting.wait_for(timeout: 3, message: "a delivery") { !batches.empty? }
-    batches.pop.map { |message| message["data"] }
-  end
-
-  def publish(channel, data)
-    FayeOnlineSpec::Reactor.run { engine.publish("channel" => channel, "data" => data) }
-  end
-
-  # The engine's events of one kind, in order, as [clientId, ...] arguments.
-  def events(kind)
-    @events ||= Hash.new { |h, k| h[k] = [] }
-    @bound ||= {}
-    unless @bound[kind]
-      @bound[kind] = true
-      FayeOnlineSpec::Reactor.run { engine.bind(kind) { |*args| @events[kind] << args } }
-    end
-    @events[kind]
-  end
+  include FayeOnlineSpec::EngineCalls
 
   it "creates clients with ids of their own, which exist until destroyed" do
     handshakes = events(:handshake)
@@ -176,6 +183,20 @@ RSpec.describe "The Faye engine contract", :integration do
     end
 
     it_behaves_like "a Faye engine"
+
+    include FayeOnlineSpec::EngineCalls
+
+    it "collects every timed-out client when a listener raises for one, and keeps serving" do
+      doomed = Array.new(3) { new_client }
+      first = doomed.first
+      disconnects = events(:disconnect)
+      FayeOnlineSpec::Reactor.run { engine.bind(:disconnect) { |id| raise "a listener failed" if id == first } }
+      FayeOnlineSpec::Waiting.wait_for(timeout: 4 * engine_timeout + 3, message: "the timed-out clients to go") do
+        doomed.none? { |id| engine_call(:client_exists, id) }
+      end
+      expect(disconnects.map(&:first)).to include(*doomed)
+      expect(engine_call(:client_exists, new_client)).to be true
+    end
   end
 
   FayeOnlineSpec.deployments(:redis).first(1).each do |configuration|

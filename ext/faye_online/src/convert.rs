@@ -299,7 +299,10 @@ pub fn scrub_broken(value: Value, depth: usize) -> bool {
     }
     if let Some(hash) = RHash::from_value(value) {
         let mut found = false;
-        let mut values: Vec<(Value, Value)> = Vec::new();
+        // The broken strings, still held by the hash: each clean copy is
+        // made right before it goes in, so that no new Ruby string waits in
+        // Rust memory, where Ruby's collector cannot see it.
+        let mut values: Vec<(Value, RString)> = Vec::new();
         let mut keys: Vec<(Value, RString)> = Vec::new();
         let mut nested: Vec<Value> = Vec::new();
         let _ = hash.foreach(|k: Value, v: Value| {
@@ -307,7 +310,7 @@ pub fn scrub_broken(value: Value, depth: usize) -> bool {
                 keys.push((k, s));
             }
             match broken(v) {
-                Some(s) => values.push((k, clean(s))),
+                Some(s) => values.push((k, s)),
                 None => {
                     if RHash::from_value(v).is_some() || RArray::from_value(v).is_some() {
                         nested.push(v);
@@ -320,8 +323,8 @@ pub fn scrub_broken(value: Value, depth: usize) -> bool {
             found |= scrub_broken(v, depth - 1);
         }
         found |= !values.is_empty() || !keys.is_empty();
-        for (k, v) in values {
-            let _ = hash.aset(k, v);
+        for (k, s) in values {
+            let _ = hash.aset(k, clean(s));
         }
         for (k, s) in keys {
             if let Ok(v) = hash.delete::<Value, Value>(k) {

@@ -216,7 +216,10 @@ pub trait HotStore: Send + Sync {
     /// Every recorded clientId, for status pages and reports.
     fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
 
-    /// Up to `limit` recorded clientIds last seen before `before_ms`, oldest first.
+    /// Up to `limit` recorded clientIds last seen before `before_ms`, oldest
+    /// first among those found. The caller ends each one it is given. Redis
+    /// hands a clientId to one sweep for a lease: it comes back only if it
+    /// is still there once the lease ran out (see `redis_store`).
     fn stale_clients(&self, before_ms: i64, limit: usize)
         -> Result<Vec<(String, i64)>, StoreError>;
 

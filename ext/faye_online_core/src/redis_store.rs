@@ -61,6 +61,10 @@ const SWEEP: &str = script!("lua/sweep.lua");
 
 /// Due buckets a sweep script reads at most.
 const SWEEP_BUCKETS: u32 = 128;
+/// How long a clientId a sweep returned is left to the sweeper to end: if
+/// it is still there after it (the sweeper failed or stopped), a sweep
+/// returns it again.
+const SWEEP_LEASE_MS: i64 = 30_000;
 
 /// How many keys each kind of a clientId's own entries is spread over.
 pub const BUCKETS: u32 = 2048;
@@ -584,7 +588,8 @@ impl HotStore for RedisStore {
             invocation
                 .arg(before_ms)
                 .arg(limit - rows.len())
-                .arg(SWEEP_BUCKETS);
+                .arg(SWEEP_BUCKETS)
+                .arg(SWEEP_LEASE_MS);
             let mut reply: Vec<Value> = self.with_conn(|c| invocation.invoke(c))?;
             let left = reply.pop().as_ref().and_then(as_i64).unwrap_or(0);
             for pair in reply.chunks(2) {
@@ -653,27 +658,35 @@ impl HotStore for RedisStore {
     fn upgrade_layout(&self) -> Result<usize, StoreError> {
         let old_info = self.key("clients:info");
         let mut moved = 0;
+        let mut cursor: u64 = 0;
         loop {
-            // Moved entries leave the hash, so each scan starts over.
-            let (_, pairs): (u64, Vec<String>) = self.with_conn(|c| {
+            // A scan may come back empty before its end: the cursor is
+            // followed to 0, and the whole is done until the hash is gone.
+            let (next, pairs): (u64, Vec<String>) = self.with_conn(|c| {
                 redis::cmd("HSCAN")
                     .arg(&old_info)
-                    .arg(0)
+                    .arg(cursor)
                     .arg("COUNT")
                     .arg(500)
                     .query(c)
             })?;
             let ids: Vec<&String> = pairs.iter().step_by(2).collect();
-            if ids.is_empty() {
-                break;
+            if !ids.is_empty() {
+                let mut invocation = self.upgrade_script.arg(&self.prefix);
+                invocation.arg(clock::now_ms());
+                for id in &ids {
+                    invocation.arg(*id);
+                }
+                let n: usize = self.with_conn(|c| invocation.invoke(c))?;
+                moved += n;
             }
-            let mut invocation = self.upgrade_script.arg(&self.prefix);
-            invocation.arg(clock::now_ms());
-            for id in &ids {
-                invocation.arg(id);
+            cursor = next;
+            if cursor == 0 {
+                let left: i64 = self.with_conn(|c| redis::cmd("EXISTS").arg(&old_info).query(c))?;
+                if left == 0 {
+                    break;
+                }
             }
-            let n: usize = self.with_conn(|c| invocation.invoke(c))?;
-            moved += n;
         }
         let (zset, pages) = (self.key("clients"), self.key("clients:pages"));
         self.with_conn(|c| redis::cmd("DEL").arg(&zset).arg(&pages).query::<()>(c))?;
@@ -793,7 +806,12 @@ mod tests {
         store.connect(id, &a, 1_000).unwrap();
         store.set_state(id, PageState::Idle, 1_500).unwrap();
         let b = bucket(id);
-        assert_eq!(b, id.bytes().fold(0u32, |h, c| (h * 31 + c as u32) % 2048));
+        // Fixed values, as the README's formula gives them (and the specs'
+        // helper), bytes past 127 included.
+        assert_eq!(bucket(""), 0);
+        assert_eq!(bucket("a"), 97);
+        assert_eq!(bucket("ab"), (97 * 31 + 98) % 2048);
+        assert_eq!(bucket("é"), (0xC3 * 31 + 0xA9) % 2048);
         let info: Option<String> = redis::cmd("HGET")
             .arg(store.bucket_key("clients:info", b))
             .arg(id)
@@ -822,13 +840,29 @@ mod tests {
             store.stale_clients(2_001, 10).unwrap(),
             vec![(id.to_string(), 2_000)]
         );
-        // Returned, it is the sweeper's: its bucket keeps no bound for it
-        // (and a later sweep does not read it again) until it is seen.
+        // Returned, it is the sweeper's for the lease: a sweep returns it
+        // again only once the lease ran out (the sweeper failed, say) ...
         assert!(store.stale_clients(2_001, 10).unwrap().is_empty());
+        assert!(store
+            .stale_clients(2_001 + SWEEP_LEASE_MS - 1, 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.stale_clients(2_001 + SWEEP_LEASE_MS + 1, 10).unwrap(),
+            vec![(id.to_string(), 2_000)]
+        );
+        // ... or, seen again meanwhile (a poll, or another process's
+        // connect), as soon as that is stale.
         store.touch(&[(id.to_string(), 2_500)]).unwrap();
         assert_eq!(
-            store.stale_clients(3_000, 10).unwrap(),
+            store.stale_clients(2_501, 10).unwrap(),
             vec![(id.to_string(), 2_500)]
+        );
+        store.connect(id, &a, 2_400).unwrap();
+        assert_eq!(
+            store.stale_clients(2_501, 10).unwrap(),
+            vec![(id.to_string(), 2_500)],
+            "a connect of a known clientId bounds its bucket again"
         );
         store.clear().unwrap();
 

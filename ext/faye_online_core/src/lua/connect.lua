@@ -15,6 +15,8 @@ if known then
     if tonumber(now) > kseen then
       redis.call('HSET', info_key(cid), cid, pack(uid, room, time, kjoined, now, uname))
     end
+    -- A sweep may have returned it: it bounds its bucket again.
+    bound_bucket(cid, math.max(tonumber(now), kseen))
     return {0}
   end
   return {2, kuid or '', kuname or '', kroom or '', ktime or ''}

@@ -11,6 +11,8 @@ local cid, at = ARGV[2], tonumber(ARGV[3])
 local packed = redis.call('HGET', info_key(cid), cid)
 if not packed then return {0} end
 redis.call('HDEL', info_key(cid), cid)
+-- An empty bucket leaves the sweep's index: when everyone left, nothing is left.
+if redis.call('EXISTS', info_key(cid)) == 0 then redis.call('ZREM', due_key(), bucket(cid)) end
 local puid, proom, ptime, pjoined, _, puname = unpack_client(packed)
 if not puid then return {0} end
 local c = {puid, puname, proom, ptime, pjoined}

@@ -19,10 +19,11 @@ local function info_key(cid) return p .. 'clients:info:' .. bucket(cid) end
 -- The sweep's index: clients:due holds each bucket -> a time no later than
 -- the last-seen time of any of its clientIds (ms), so that a sweep reads
 -- only the buckets where a clientId may be stale. A clientId a sweep
--- returned is the sweeper's to end, and no longer bounds its bucket.
+-- returned is the sweeper's to end: its bucket comes due again when the
+-- sweep's lease runs out, or sooner when the clientId is seen.
 local function due_key() return p .. 'clients:due' end
 local function bound_bucket(cid, seen)
-  redis.call('ZADD', due_key(), 'LT', seen, bucket(cid))
+  redis.call('ZADD', due_key(), 'LT', string.format('%.0f', tonumber(seen)), bucket(cid))
 end
 
 local function room_key(room, what) return p .. 'room:' .. room .. ':' .. what end

@@ -6,10 +6,13 @@ for i = 2, #ARGV - 1, 2 do
   local packed = redis.call('HGET', info_key(cid), cid)
   if packed then
     local uid, room, time, joined, seen, uname = unpack_client(packed)
-    if uid and tonumber(at) > seen then
-      redis.call('HSET', info_key(cid), cid, pack(uid, room, time, joined, at, uname))
-      -- A clientId a sweep returned, then found alive, bounds its bucket again.
-      bound_bucket(cid, at)
+    if uid then
+      if tonumber(at) > seen then
+        redis.call('HSET', info_key(cid), cid, pack(uid, room, time, joined, at, uname))
+      end
+      -- A clientId a sweep returned, then found alive, bounds its bucket
+      -- again (a no-op otherwise).
+      bound_bucket(cid, math.max(tonumber(at), seen))
     end
   end
 end
